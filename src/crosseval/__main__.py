@@ -1,0 +1,3 @@
+from crosseval.cli import main
+
+main()

@@ -1,0 +1,160 @@
+"""A real OpenAI-compatible HTTP server on 127.0.0.1 for tests and benchmarks.
+
+It runs aiohttp in a background thread. Each POST to `/v1/chat/completions` is answered by a
+*script*: a callable that receives the parsed request body and the 0-based request number and
+returns a `Reply` (text, status, latency, headers, raw body). Every request body is recorded, so a
+test can check exactly what the client sent (images, parameters, headers).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+
+@dataclass
+class Reply:
+    text: str = "ok"
+    status: int = 200
+    delay_s: float = 0.0
+    headers: dict[str, str] = field(default_factory=dict)
+    raw_body: str | None = None
+    """Sent verbatim instead of a chat-completion body (malformed JSON, empty choices, ...)."""
+    finish_reason: str = "stop"
+    drop_connection: bool = False
+
+
+Script = Callable[[dict[str, Any], int], Reply]
+
+
+def constant(text: str = "ok", delay_s: float = 0.0) -> Script:
+    return lambda body, n: Reply(text=text, delay_s=delay_s)
+
+
+def completion_body(text: str, model: str, finish_reason: str = "stop") -> dict[str, Any]:
+    return {
+        "id": "chatcmpl-test",
+        "object": "chat.completion",
+        "created": 0,
+        "model": model,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": text},
+                "finish_reason": finish_reason,
+            }
+        ],
+        "usage": {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18},
+    }
+
+
+class OpenAIServer:
+    """Use as a context manager: `with OpenAIServer(script) as server: server.base_url`."""
+
+    def __init__(self, script: Script | None = None) -> None:
+        self.script: Script = script or constant()
+        self.requests: list[dict[str, Any]] = []
+        self.headers: list[dict[str, str]] = []
+        self._count = 0
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._runner: web.AppRunner | None = None
+        self._ready = threading.Event()
+        self.port = 0
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    @property
+    def count(self) -> int:
+        return self._count
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        body = await request.json()
+        with self._lock:
+            n = self._count
+            self._count += 1
+            self.requests.append(body)
+            self.headers.append(dict(request.headers))
+        reply = self.script(body, n)
+        if reply.delay_s:
+            await asyncio.sleep(reply.delay_s)
+        if reply.drop_connection:
+            assert request.transport is not None
+            request.transport.close()
+            return web.Response(status=500)
+        if reply.raw_body is not None:
+            return web.Response(
+                status=reply.status, text=reply.raw_body, headers=reply.headers, content_type="application/json"
+            )
+        if reply.status != 200:
+            err = {"error": {"message": reply.text, "type": "test_error", "code": reply.status}}
+            return web.json_response(err, status=reply.status, headers=reply.headers)
+        payload = completion_body(reply.text, str(body.get("model", "")), reply.finish_reason)
+        return web.json_response(payload, headers=reply.headers)
+
+    async def _models(self, request: web.Request) -> web.Response:
+        return web.json_response({"object": "list", "data": [{"id": "test-model", "object": "model"}]})
+
+    def _serve(self) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        asyncio.set_event_loop(loop)
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_post("/v1/chat/completions", self._handle)
+        app.router.add_get("/v1/models", self._models)
+        runner = web.AppRunner(app, access_log=None)
+        loop.run_until_complete(runner.setup())
+        site = web.TCPSite(runner, "127.0.0.1", 0, backlog=1024)
+        loop.run_until_complete(site.start())
+        server = site._server
+        assert server is not None
+        self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._runner = runner
+        self._ready.set()
+        loop.run_forever()
+        loop.run_until_complete(runner.cleanup())
+        loop.close()
+
+    def start(self) -> OpenAIServer:
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+        if not self._ready.wait(10):
+            raise RuntimeError("loopback OpenAI server did not start")
+        return self
+
+    def stop(self) -> None:
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+        if self._thread is not None:
+            self._thread.join(10)
+
+    def __enter__(self) -> OpenAIServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def last_user_text(body: dict[str, Any]) -> str:
+    """The text parts of the last user message of a chat-completions request body."""
+    for message in reversed(body.get("messages", [])):
+        if message.get("role") != "user":
+            continue
+        content = message.get("content")
+        if isinstance(content, str):
+            return content
+        return "\n".join(part.get("text", "") for part in content if part.get("type") == "text")
+    return ""
+
+
+def dumps(obj: Any) -> str:
+    return json.dumps(obj, ensure_ascii=False)
