@@ -5,19 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
+from crosseval.data.prepared_image import PreparedImage
+
 Role = Literal["system", "user", "assistant"]
 ReasoningEffort = Literal["low", "medium", "high"]
 
 
-@dataclass(frozen=True)
-class ImageInput:
-    """An image ready to send: the exact bytes, their MIME type and the sha256 of those bytes."""
-
-    data: bytes
-    mime: str
-    sha256: str
-    width: int
-    height: int
+ImageInput = PreparedImage
+"""Models take images as prepared by the data layer."""
 
 
 @dataclass(frozen=True)
