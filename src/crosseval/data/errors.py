@@ -1,0 +1,93 @@
+"""Problems found in benchmark files: `DataProblem` (collected by validation) and `DataError` (raised by loading).
+
+Every problem names the file, the record's 0-based position, its `index`, the field and what is wrong,
+so a user can find and fix it without reading a traceback.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+Severity = Literal["error", "warning"]
+
+
+@dataclass(frozen=True)
+class DataProblem:
+    """One thing wrong (or suspicious, for warnings) in a data file or its images."""
+
+    file: str
+    problem: str
+    position: int | None = None
+    """0-based position of the record in its file."""
+    index: str | None = None
+    """The record's upstream `index`, when it has one."""
+    field: str | None = None
+    line: int | None = None
+    column: int | None = None
+    severity: Severity = "error"
+
+    def describe(self) -> str:
+        """A one-line, human-readable description naming file, record and field."""
+        where = self.file
+        if self.line is not None:
+            where += f":{self.line}" + (f":{self.column}" if self.column is not None else "")
+        parts = [where]
+        if self.position is not None:
+            parts.append(f"record {self.position}")
+        if self.index is not None:
+            parts.append(f"index {self.index!r}")
+        if self.field is not None:
+            parts.append(f"field {self.field!r}")
+        prefix = "warning" if self.severity == "warning" else "error"
+        return f"{prefix}: {', '.join(parts)}: {self.problem}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class DataError(Exception):
+    """Bad benchmark input: raised by `load_benchmark` for the first error it meets."""
+
+    def __init__(
+        self,
+        file: str,
+        problem: str,
+        *,
+        position: int | None = None,
+        index: str | None = None,
+        field: str | None = None,
+        line: int | None = None,
+        column: int | None = None,
+    ) -> None:
+        self.file = file
+        self.problem = problem
+        self.position = position
+        self.index = index
+        self.field = field
+        self.line = line
+        self.column = column
+        super().__init__(self.to_problem().describe().removeprefix("error: "))
+
+    @classmethod
+    def from_problem(cls, problem: DataProblem) -> DataError:
+        return cls(
+            problem.file,
+            problem.problem,
+            position=problem.position,
+            index=problem.index,
+            field=problem.field,
+            line=problem.line,
+            column=problem.column,
+        )
+
+    def to_problem(self) -> DataProblem:
+        return DataProblem(
+            file=self.file,
+            problem=self.problem,
+            position=self.position,
+            index=self.index,
+            field=self.field,
+            line=self.line,
+            column=self.column,
+        )

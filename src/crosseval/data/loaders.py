@@ -1,0 +1,572 @@
+"""Load CROSS (or user files in its schema) into typed `Sample`s, and validate files without loading.
+
+Sources: the upstream release (downloaded and cached, see `upstream.py`), a folder with the upstream
+layout (`data/<subset>/<setting>.json` and `images/<subset>/...`, or `<subset>/<setting>.json` directly
+inside the folder), or single data files (a JSON array or JSONL) whose subset and setting are read from
+their fields and path.
+
+Ids. In an english file the same base items appear in three paraphrase blocks; a new block starts when
+the `index` that opened the current block appears again, and `variant` is the block number.
+Multilingual files are one block (variant 1). An `index` repeated inside one block (casa `Iran_27`)
+gets `~2`, `~3`, ... in its id and base id, so every sample has a unique, stable id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any, cast
+from urllib.parse import unquote, urlsplit
+
+from crosseval.data.domain import derive_domain, load_domain_overrides, override_for
+from crosseval.data.errors import DataError, DataProblem
+from crosseval.data.images import ImageOptions, check_image_file
+from crosseval.data.languages import ENGLISH, normalize_language
+from crosseval.data.records import SETTINGS, SUBSETS, Domain, ImageRef, Sample, Setting, Subset
+from crosseval.data.upstream import ensure_upstream
+
+NORM_FIELD: dict[Subset, str] = {"casa": "violated_norm", "safeworld": "violated_specific_norm"}
+REQUIRED_FIELDS: tuple[str, ...] = ("index", "file_name", "query")
+MULTILINGUAL_FIELDS: tuple[str, ...] = ("language", "translated_query")
+OPTIONAL_TEXT_FIELDS: tuple[str, ...] = (
+    "item",
+    "orig_query",
+    "image_source",
+    "country",
+    "topic",
+    "root_norm",
+    "region_or_race",
+    "violated_aug_norm",
+    "scene",
+)
+DATA_SUFFIXES: tuple[str, ...] = (".json", ".jsonl")
+
+logger = logging.getLogger(__name__)
+
+_INDEX_NUMBER = re.compile(r"^(?P<prefix>.+)_(?P<number>[^_]+)$")
+
+
+@dataclass(frozen=True)
+class DataFileInfo:
+    """One data file that went into a `Benchmark`: what the run manifest records about its input."""
+
+    path: Path
+    subset: Subset
+    setting: Setting
+    sha256: str
+    records: int
+
+
+@dataclass
+class Benchmark:
+    """The loaded samples (in file order), the files they came from, and the images root in use."""
+
+    samples: list[Sample]
+    files: list[DataFileInfo]
+    images_root: Path | None
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def get(self, sample_id: str) -> Sample:
+        """The sample with this id; `KeyError` when there is none."""
+        for sample in self.samples:
+            if sample.id == sample_id:
+                return sample
+        raise KeyError(sample_id)
+
+
+def _country_key(value: str) -> str:
+    return " ".join(value.replace("_", " ").split()).casefold()
+
+
+@dataclass(frozen=True)
+class SampleFilter:
+    """Which samples to keep. Each given criterion must match; `limit` then keeps the first N in file order.
+
+    `countries` match with or without underscores and in any case (`saudi_arabia` = `Saudi Arabia`);
+    `languages` match a canonical name, any name the normaliser knows (`Farsi`) or an ISO code;
+    `ids` match a sample id or a base id (which selects all paraphrases and translations of an item).
+    """
+
+    subsets: Sequence[str] | None = None
+    settings: Sequence[str] | None = None
+    countries: Sequence[str] | None = None
+    languages: Sequence[str] | None = None
+    variants: Sequence[int] | None = None
+    ids: Sequence[str] | None = None
+    limit: int | None = None
+    _keys: dict[str, frozenset[Any]] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        for name, allowed in (("subsets", SUBSETS), ("settings", SETTINGS)):
+            values = getattr(self, name)
+            unknown = sorted({v for v in values or () if v.casefold() not in allowed})
+            if unknown:
+                raise ValueError(
+                    f"unknown {name[:-1]} {', '.join(unknown)}; expected one of {', '.join(allowed)}"
+                )
+        if self.limit is not None and self.limit < 0:
+            raise ValueError("limit must be 0 or more")
+        if self.subsets is not None:
+            self._keys["subsets"] = frozenset(v.casefold() for v in self.subsets)
+        if self.settings is not None:
+            self._keys["settings"] = frozenset(v.casefold() for v in self.settings)
+        if self.countries is not None:
+            self._keys["countries"] = frozenset(_country_key(v) for v in self.countries)
+        if self.languages is not None:
+            names = {normalize_language(v).name.casefold() for v in self.languages}
+            self._keys["languages"] = frozenset(names | {v.strip().casefold() for v in self.languages})
+        if self.variants is not None:
+            self._keys["variants"] = frozenset(self.variants)
+        if self.ids is not None:
+            self._keys["ids"] = frozenset(self.ids)
+
+    def matches(self, sample: Sample) -> bool:
+        """Whether `sample` passes every criterion except `limit`."""
+        keys = self._keys
+        return (
+            ("subsets" not in keys or sample.subset in keys["subsets"])
+            and ("settings" not in keys or sample.setting in keys["settings"])
+            and ("countries" not in keys or _country_key(sample.country) in keys["countries"])
+            and (
+                "languages" not in keys
+                or sample.language.casefold() in keys["languages"]
+                or (sample.language_code or "").casefold() in keys["languages"]
+            )
+            and ("variants" not in keys or sample.variant in keys["variants"])
+            and ("ids" not in keys or sample.id in keys["ids"] or sample.base_id in keys["ids"])
+        )
+
+    def apply(self, samples: Iterable[Sample]) -> list[Sample]:
+        kept = [sample for sample in samples if self.matches(sample)]
+        return kept if self.limit is None else kept[: self.limit]
+
+
+@dataclass(frozen=True)
+class _Source:
+    """A data file to read, with what its location says about it."""
+
+    path: Path
+    images_root: Path | None
+    subset_hint: Subset | None
+    setting_hint: Setting | None
+
+
+@dataclass
+class _ParsedFile:
+    info: DataFileInfo | None
+    samples: list[Sample]
+
+
+class _Problems:
+    """Collects problems; `load_benchmark` raises the first error, `validate_files` reports them all."""
+
+    def __init__(self) -> None:
+        self.items: list[DataProblem] = []
+
+    def add(self, file: Path | str, problem: str, **where: Any) -> None:
+        self.items.append(DataProblem(file=str(file), problem=problem, **where))
+
+    def first_error(self) -> DataProblem | None:
+        return next((p for p in self.items if p.severity == "error"), None)
+
+
+def _path_hints(path: Path) -> tuple[Subset | None, Setting | None]:
+    words = {path.parent.name.casefold(), *re.split(r"[^a-z0-9]+", path.stem.casefold())}
+    subset = next((cast(Subset, s) for s in SUBSETS if s in words), None)
+    setting = next((cast(Setting, s) for s in SETTINGS if path.stem.casefold() == s), None)
+    return subset, setting
+
+
+def _folder_sources(folder: Path, images_root: Path | None, problems: _Problems) -> list[_Source]:
+    candidates = [folder / "data", folder]
+    for data_dir in candidates:
+        found = [
+            (subset, setting, data_dir / subset / f"{setting}{suffix}")
+            for subset in SUBSETS
+            for setting in SETTINGS
+            for suffix in DATA_SUFFIXES
+            if (data_dir / subset / f"{setting}{suffix}").is_file()
+        ]
+        if found:
+            root = images_root
+            if root is None:
+                for guess in (folder / "images", folder.parent / "images" if folder.name == "data" else None):
+                    if guess is not None and guess.is_dir():
+                        root = guess
+                        break
+            return [_Source(path, root, subset, setting) for subset, setting, path in found]
+    problems.add(
+        folder,
+        "unknown layout: expected data/<subset>/<setting>.json (or <subset>/<setting>.json) inside the folder, "
+        f"with subset one of {', '.join(SUBSETS)} and setting one of {', '.join(SETTINGS)}",
+    )
+    return []
+
+
+def _sources(paths: Sequence[Path], images_root: Path | None, problems: _Problems) -> list[_Source]:
+    sources: list[_Source] = []
+    for raw in paths:
+        path = Path(raw).expanduser()
+        if path.is_dir():
+            sources.extend(_folder_sources(path, images_root, problems))
+        elif path.is_file():
+            subset, setting = _path_hints(path)
+            sources.append(_Source(path, images_root, subset, setting))
+        else:
+            problems.add(path, "no such file or folder")
+    return sources
+
+
+def _read_records(path: Path, data: bytes, problems: _Problems) -> list[tuple[int | None, Any]] | None:
+    """The file's records with their line numbers (JSONL only), or None when it cannot be parsed."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        problems.add(path, f"not UTF-8 text (byte {exc.start}): {exc.reason}")
+        return None
+    is_jsonl = path.suffix.casefold() == ".jsonl"
+    if not is_jsonl:
+        try:
+            parsed = json.loads(text)
+        except json.JSONDecodeError as exc:
+            if exc.msg == "Extra data" and text.lstrip().startswith("{"):
+                is_jsonl = True
+            else:
+                problems.add(path, f"malformed JSON: {exc.msg}", line=exc.lineno, column=exc.colno)
+                return None
+        if not is_jsonl:
+            if not isinstance(parsed, list):
+                problems.add(
+                    path,
+                    f"unknown layout: expected a JSON array of records (or JSONL), found {_type_name(parsed)}",
+                )
+                return None
+            return [(None, record) for record in parsed]
+    records: list[tuple[int | None, Any]] = []
+    for line_number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            records.append((line_number, json.loads(line)))
+        except json.JSONDecodeError as exc:
+            problems.add(path, f"malformed JSON: {exc.msg}", line=line_number, column=exc.colno)
+            return None
+    return records
+
+
+def _type_name(value: Any) -> str:
+    if value is None:
+        return "null"
+    return {dict: "an object", list: "an array", str: "a string", bool: "a boolean"}.get(
+        type(value), "a number" if isinstance(value, int | float) else type(value).__name__
+    )
+
+
+def _infer_subset_setting(
+    source: _Source, records: list[tuple[int | None, Any]], problems: _Problems
+) -> tuple[Subset, Setting] | None:
+    objects = [record for _line, record in records if isinstance(record, dict)]
+    subset: Subset | None
+    if any("violated_specific_norm" in r or "country" in r for r in objects):
+        subset = "safeworld"
+    elif any("violated_norm" in r for r in objects):
+        subset = "casa"
+    else:
+        subset = source.subset_hint
+    if subset is None:
+        problems.add(
+            source.path,
+            "unknown subset layout: no record has `violated_norm` (CASA) or `violated_specific_norm`/`country` "
+            "(SafeWorld), and the path names no subset",
+        )
+        return None
+    if source.subset_hint is not None and source.subset_hint != subset:
+        problems.add(
+            source.path,
+            f"the path suggests subset {source.subset_hint!r} but the fields are {subset!r}; using {subset!r}",
+            severity="warning",
+        )
+    setting: Setting
+    if any("translated_query" in r for r in objects):
+        setting = "multilingual"
+    else:
+        setting = source.setting_hint or "english"
+    return subset, setting
+
+
+def _check_text_fields(
+    record: dict[str, Any], required: Sequence[str], where: dict[str, Any], path: Path, problems: _Problems
+) -> bool:
+    ok = True
+    for name in required:
+        if name not in record:
+            problems.add(path, "missing required field", field=name, **where)
+            ok = False
+        elif not isinstance(record[name], str):
+            problems.add(path, f"expected a string, found {_type_name(record[name])}", field=name, **where)
+            ok = False
+        elif not record[name].strip():
+            problems.add(path, "is empty", field=name, **where)
+            ok = False
+    for name in OPTIONAL_TEXT_FIELDS:
+        value = record.get(name)
+        if value is not None and not isinstance(value, str):
+            problems.add(path, f"expected a string or null, found {_type_name(value)}", field=name, **where)
+            ok = False
+    return ok
+
+
+def _image_ref(
+    record: dict[str, Any], subset: Subset, source: _Source, where: dict[str, Any], problems: _Problems
+) -> ImageRef | None:
+    """Map `file_name` to an ImageRef; a local file is looked up under the images root."""
+    url: str = record["file_name"].strip()
+    parts = urlsplit(url)
+    if parts.scheme in ("http", "https"):
+        name = unquote(PurePosixPath(parts.path).name)
+        if not name or name in (".", "..") or "/" in name or "\\" in name:
+            problems.add(
+                source.path, f"image name {name!r} escapes its images folder", field="file_name", **where
+            )
+            return None
+        relatives = [PurePosixPath(subset, name)]
+        root = source.images_root
+    else:
+        relative = PurePosixPath(url.replace("\\", "/"))
+        if relative.is_absolute() or ".." in relative.parts or parts.scheme:
+            problems.add(
+                source.path,
+                f"image path {url!r} escapes its root: use a path relative to the images folder",
+                field="file_name",
+                **where,
+            )
+            return None
+        name = relative.name
+        relatives = [relative, PurePosixPath(subset, relative)]
+        root = source.images_root or source.path.parent
+    local: str | None = None
+    if root is not None:
+        for rel in relatives:
+            candidate = root / rel
+            if candidate.is_file():
+                local = str(candidate)
+                break
+    return ImageRef(url=url, name=name, local_path=local)
+
+
+def _country(record: dict[str, Any], index: str) -> str | None:
+    explicit = record.get("country")
+    if isinstance(explicit, str) and explicit.strip():
+        return " ".join(explicit.replace("_", " ").split())
+    match = _INDEX_NUMBER.match(index)
+    if match is None:
+        return None
+    return " ".join(match.group("prefix").replace("_", " ").split())
+
+
+def _parse_file(
+    source: _Source,
+    problems: _Problems,
+    domains: dict[str, Domain],
+    overrides: dict[str, Domain],
+) -> _ParsedFile:
+    path = source.path
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        problems.add(path, f"cannot read: {exc.strerror or exc}")
+        return _ParsedFile(None, [])
+    records = _read_records(path, data, problems)
+    if records is None:
+        return _ParsedFile(None, [])
+    layout = _infer_subset_setting(source, records, problems)
+    if layout is None:
+        return _ParsedFile(None, [])
+    subset, setting = layout
+    info = DataFileInfo(path, subset, setting, hashlib.sha256(data).hexdigest(), len(records))
+    required = (
+        *REQUIRED_FIELDS,
+        NORM_FIELD[subset],
+        *(MULTILINGUAL_FIELDS if setting == "multilingual" else ()),
+    )
+
+    samples: list[Sample] = []
+    variant = 1
+    block_opener: str | None = None
+    seen_in_block: Counter[str] = Counter()
+    for position, (line, record) in enumerate(records):
+        where: dict[str, Any] = {"position": position, "line": line}
+        if not isinstance(record, dict):
+            problems.add(path, f"expected a JSON object, found {_type_name(record)}", **where)
+            continue
+        index_value = record.get("index")
+        if isinstance(index_value, str):
+            where["index"] = index_value
+        if not _check_text_fields(record, required, where, path, problems):
+            continue
+        index = record["index"].strip()
+        if block_opener is None:
+            block_opener = index
+        elif setting == "english" and index == block_opener:
+            variant += 1
+            seen_in_block.clear()
+        seen_in_block[index] += 1
+        repeat = seen_in_block[index]
+        suffix = f"~{repeat}" if repeat > 1 else ""
+
+        country = _country(record, index)
+        if country is None:
+            problems.add(
+                path,
+                "cannot derive a country: expected an index `<Country>_<n>` or a `country` field",
+                field="index",
+                **where,
+            )
+            continue
+        if setting == "multilingual":
+            language = normalize_language(record["language"])
+            if not language.known:
+                problems.add(
+                    path,
+                    f"unknown language {record['language']!r}; kept as written",
+                    field="language",
+                    severity="warning",
+                    **where,
+                )
+        else:
+            language = ENGLISH
+        image = _image_ref(record, subset, source, where, problems)
+        if image is None:
+            continue
+
+        base_id = f"{subset}/{index}{suffix}"
+        sample_id = f"{subset}/{setting}/{variant}/{index}{suffix}"
+        domain = override_for(overrides, sample_id=sample_id, base_id=base_id, index=index)
+        if domain is None:
+            domain = domains.setdefault(base_id, derive_domain(record, subset))
+        item = record.get("item")
+        samples.append(
+            Sample(
+                id=sample_id,
+                base_id=base_id,
+                index=index,
+                subset=subset,
+                setting=setting,
+                variant=variant,
+                country=country,
+                language=language.name,
+                language_code=language.code,
+                prompt_text=record["translated_query"] if setting == "multilingual" else record["query"],
+                english_query=record["query"],
+                norm=record[NORM_FIELD[subset]],
+                image=image,
+                item=item if isinstance(item, str) and item.strip() else None,
+                domain=domain,
+                source_file=str(path),
+                position=position,
+                raw=record,
+            )
+        )
+    return _ParsedFile(info, samples)
+
+
+def _parse_all(
+    paths: Sequence[Path], images_root: Path | None, domain_overrides: Path | None, problems: _Problems
+) -> tuple[list[_ParsedFile], list[_Source]]:
+    overrides: dict[str, Domain] = {}
+    if domain_overrides is not None:
+        try:
+            overrides = load_domain_overrides(domain_overrides)
+        except DataError as exc:
+            problems.items.append(exc.to_problem())
+    sources = _sources(paths, images_root, problems)
+    domains: dict[str, Domain] = {}
+    parsed = [_parse_file(source, problems, domains, overrides) for source in sources]
+    seen: dict[str, Sample] = {}
+    for result in parsed:
+        for sample in result.samples:
+            first = seen.setdefault(sample.id, sample)
+            if first is not sample:
+                problems.add(
+                    sample.source_file,
+                    f"duplicate id {sample.id!r}: already loaded from {first.source_file} (record {first.position})",
+                    position=sample.position,
+                    index=sample.index,
+                    field="index",
+                )
+    return parsed, sources
+
+
+def load_benchmark(
+    paths: Sequence[Path] | None = None,
+    *,
+    images_root: Path | None = None,
+    filters: SampleFilter | None = None,
+    domain_overrides: Path | None = None,
+) -> Benchmark:
+    """Load samples from `paths` (folders with the upstream layout, or data files), or the upstream release.
+
+    Raises `DataError` for the first error in any file (warnings, such as an unknown language, do not
+    stop loading). `images_root` overrides the images folder of every source; without it a folder's
+    own `images/` is used, and images of files given alone are fetched from their URLs when needed.
+    """
+    problems = _Problems()
+    if paths is None:
+        paths = [ensure_upstream()]
+    parsed, sources = _parse_all(paths, images_root, domain_overrides, problems)
+    first = problems.first_error()
+    if first is not None:
+        raise DataError.from_problem(first)
+    for problem in problems.items:
+        logger.warning("%s", problem.describe())
+    samples = [sample for result in parsed for sample in result.samples]
+    if filters is not None:
+        samples = filters.apply(samples)
+    root = images_root or next((s.images_root for s in sources if s.images_root is not None), None)
+    return Benchmark(samples=samples, files=[r.info for r in parsed if r.info is not None], images_root=root)
+
+
+def validate_files(
+    paths: Sequence[Path],
+    *,
+    images_root: Path | None = None,
+    image_options: ImageOptions | None = None,
+    domain_overrides: Path | None = None,
+) -> list[DataProblem]:
+    """Every problem in `paths` (errors and warnings), instead of stopping at the first.
+
+    Images are checked (present, decodable, complete, under the size cap) when an images root is
+    known: `images_root`, or a folder's own `images/`.
+    """
+    problems = _Problems()
+    parsed, sources = _parse_all(paths, images_root, domain_overrides, problems)
+    options = image_options or ImageOptions()
+    checked: dict[str, str | None] = {}
+    roots = {str(s.path): s.images_root for s in sources}
+    for result in parsed:
+        for sample in result.samples:
+            root = roots.get(sample.source_file)
+            if root is None:
+                continue
+            where = {"position": sample.position, "index": sample.index, "field": "file_name"}
+            if sample.image.local_path is None:
+                problems.add(
+                    sample.source_file,
+                    f"image {sample.image.name!r} not found under {root / sample.subset}",
+                    **where,
+                )
+                continue
+            if sample.image.local_path not in checked:
+                checked[sample.image.local_path] = check_image_file(Path(sample.image.local_path), options)
+            issue = checked[sample.image.local_path]
+            if issue is not None:
+                problems.add(sample.source_file, f"image {sample.image.local_path}: {issue}", **where)
+    return problems.items
