@@ -1,0 +1,67 @@
+import json
+from pathlib import Path
+
+import pytest
+
+from crosseval.engine.store import GenerationRecord, RunStore
+from crosseval.metrics.runs import RunInputError, choose_judge_config, judge_description, load_run, model_name
+from tests.metrics.fixtures import constant, make_sample, write_run
+
+SAMPLES = [make_sample("casa", "english", "Japan_1")]
+
+
+def test_paths_that_are_not_runs_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(RunInputError, match="no such run directory"):
+        load_run(tmp_path / "absent")
+    with pytest.raises(RunInputError, match="not a run directory"):
+        load_run(tmp_path)
+
+
+def test_a_run_without_responses_is_refused(tmp_path: Path) -> None:
+    with RunStore.open(tmp_path / "run") as store:
+        store.put_samples(SAMPLES)
+    with pytest.raises(RunInputError, match="no responses"):
+        load_run(tmp_path / "run")
+
+
+def test_a_run_without_verdicts_says_to_judge_it(tmp_path: Path) -> None:
+    with RunStore.open(tmp_path / "run") as store:
+        store.put_samples(SAMPLES)
+        store.put_generation(GenerationRecord("g", SAMPLES[0].id, 1, "openai/m", "ok", response="r"))
+    run = load_run(tmp_path / "run")
+    with pytest.raises(RunInputError, match="no judge verdicts; run `crosseval judge"):
+        choose_judge_config(run)
+    assert model_name(run) == "openai/m"
+
+
+def test_judge_config_choice(tmp_path: Path) -> None:
+    run_dir = write_run(
+        tmp_path / "run", SAMPLES, constant(1), judge_config="first", verdict_time="2026-01-01"
+    )
+    only = choose_judge_config(load_run(run_dir))
+    assert (only.config, only.reason) == ("first", "only")
+    write_run(run_dir, SAMPLES, constant(0), judge_config="second", verdict_time="2026-02-01")
+    run = load_run(run_dir)
+    latest = choose_judge_config(run)
+    assert (latest.config, latest.reason, latest.available) == ("second", "most_recent", ("first", "second"))
+    assert choose_judge_config(run, "first").reason == "requested"
+    with pytest.raises(RunInputError, match="no verdicts for judge config 'third'; available: first, second"):
+        choose_judge_config(run, "third")
+    description = judge_description(run, latest)
+    assert description["model"] == "openai/judge-1"
+    assert description["template_hash"] == "sha256:fixture"
+    assert description["chosen"] == "most_recent"
+
+
+def test_model_name_from_manifest_string_or_identity(tmp_path: Path) -> None:
+    run_dir = write_run(tmp_path / "run", SAMPLES, constant(1), model="openai/gpt-x")
+    assert model_name(load_run(run_dir)) == "openai/gpt-x"  # identity {"provider", "model"}
+    (run_dir / "manifest.json").write_text(json.dumps({"generation": {"model": "vllm/Qwen/Qwen2.5-VL"}}))
+    assert model_name(load_run(run_dir)) == "vllm/Qwen/Qwen2.5-VL"
+
+
+def test_malformed_manifest_names_the_file(tmp_path: Path) -> None:
+    run_dir = write_run(tmp_path / "run", SAMPLES, constant(1))
+    (run_dir / "manifest.json").write_text("{not json")
+    with pytest.raises(RunInputError, match=r"manifest\.json: not valid JSON"):
+        load_run(run_dir)
