@@ -78,7 +78,9 @@ ErrorKind = Literal[
     "backend",  # anything else the backend raised
 ]
 
-RETRYABLE_KINDS: frozenset[str] = frozenset({"rate_limit", "server", "timeout", "connection", "malformed", "empty"})
+RETRYABLE_KINDS: frozenset[str] = frozenset(
+    {"rate_limit", "server", "timeout", "connection", "malformed", "empty"}
+)
 
 
 class BackendError(Exception):

@@ -1,0 +1,277 @@
+"""The in-process transformers backend (`hf/<model-id-or-path>`): any image-text-to-text model.
+
+The model is loaded once with `AutoModelForImageTextToText` + `AutoProcessor`; prompts are built with the
+model's own chat template. Concurrent `generate` calls are gathered by a `MicroBatcher` and run as one
+left-padded batch in a worker thread. torch and transformers are imported only when a backend is built,
+so the core package imports without them (`pip install crosseval[local]`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from crosseval.models.errors import ConfigError
+from crosseval.models.micro_batcher import MicroBatcher
+from crosseval.models.types import BackendError, GenerationParams, GenerationRequest, GenerationResult
+
+DEFAULT_MAX_NEW_TOKENS = 512
+_DTYPES = ("auto", "float32", "float16", "bfloat16")
+
+
+def directory_sha256(directory: Path) -> str:
+    """sha256 over every file below `directory` (relative path and bytes), in sorted order."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in directory.rglob("*") if p.is_file()):
+        digest.update(path.relative_to(directory).as_posix().encode())
+        digest.update(b"\0")
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def to_chat_conversation(request: GenerationRequest) -> tuple[list[dict[str, Any]], list[bytes]]:
+    """A chat-template conversation (images first in each message) and the image bytes, in prompt order."""
+    conversation: list[dict[str, Any]] = []
+    images: list[bytes] = []
+    for message in request.messages:
+        parts: list[dict[str, Any]] = [{"type": "image"} for _ in message.images]
+        images.extend(image.data for image in message.images)
+        if message.text:
+            parts.append({"type": "text", "text": message.text})
+        conversation.append({"role": message.role, "content": parts})
+    return conversation, images
+
+
+def generation_kwargs(
+    params: GenerationParams, default_max_tokens: int = DEFAULT_MAX_NEW_TOKENS
+) -> dict[str, Any]:
+    """`generate` keyword arguments. Temperature `None` keeps the model's generation_config; 0 is greedy."""
+    kwargs: dict[str, Any] = {"max_new_tokens": params.max_tokens or default_max_tokens}
+    if params.temperature is not None:
+        if params.temperature <= 0:
+            kwargs["do_sample"] = False
+        else:
+            kwargs["do_sample"] = True
+            kwargs["temperature"] = params.temperature
+    if params.top_p is not None and kwargs.get("do_sample", True):
+        kwargs["top_p"] = params.top_p
+    return kwargs
+
+
+def _batch_key(params: GenerationParams) -> tuple[Any, ...]:
+    return (params.temperature, params.top_p, params.max_tokens, params.seed)
+
+
+def _resolve_device(device: str | None) -> str:
+    import torch
+
+    if device not in (None, "", "auto"):
+        return str(device)
+    if torch.cuda.is_available():
+        return "cuda"
+    if torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def _check_is_vision_language_model(model_id: str, trust_remote_code: bool) -> None:
+    """A `ConfigError` unless the model's config describes an image-text-to-text model."""
+    from transformers import AutoConfig
+    from transformers.models.auto.modeling_auto import MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
+
+    try:
+        config = AutoConfig.from_pretrained(model_id, trust_remote_code=trust_remote_code)
+    except (OSError, ValueError) as error:
+        raise ConfigError(f"cannot load the model {model_id!r}: {error}") from None
+    model_type = getattr(config, "model_type", "")
+    if (
+        model_type not in MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
+        and getattr(config, "vision_config", None) is None
+    ):
+        raise ConfigError(
+            f"{model_id!r} ({model_type or 'unknown type'}) has no vision tower: "
+            "the hf/ backend needs a vision-language model (image-text-to-text)"
+        )
+
+
+class HFBackend:
+    """A local vision-language model run with transformers, optionally with a PEFT adapter on top."""
+
+    def __init__(
+        self,
+        model_id: str,
+        *,
+        adapter: Path | None = None,
+        device: str | None = None,
+        dtype: str | None = None,
+        batch_size: int = 8,
+        default_max_tokens: int = DEFAULT_MAX_NEW_TOKENS,
+        trust_remote_code: bool = False,
+        max_wait_s: float = 0.005,
+    ) -> None:
+        try:
+            import torch
+            from transformers import AutoModelForImageTextToText, AutoProcessor
+        except ImportError as error:
+            raise ConfigError(
+                f"the hf/ backend needs torch and transformers ({error}): pip install 'crosseval[local]'"
+            ) from None
+        if dtype is not None and dtype not in _DTYPES:
+            raise ConfigError(f"unknown dtype {dtype!r}: use one of {', '.join(_DTYPES)}")
+        self.model_id = model_id
+        self.device = _resolve_device(device)
+        self.dtype = dtype or ("float32" if self.device == "cpu" else "auto")
+        self.default_max_tokens = default_max_tokens
+        _check_is_vision_language_model(model_id, trust_remote_code)
+        try:
+            processor = AutoProcessor.from_pretrained(model_id, trust_remote_code=trust_remote_code)
+        except (OSError, ValueError) as error:
+            raise ConfigError(f"cannot load the processor of {model_id!r}: {error}") from None
+        tokenizer = getattr(processor, "tokenizer", None)
+        if tokenizer is None or not hasattr(processor, "image_processor"):
+            raise ConfigError(
+                f"{model_id!r} has no multimodal processor (tokenizer + image processor): "
+                "the hf/ backend needs a vision-language model"
+            )
+        if not getattr(processor, "chat_template", None):
+            if getattr(tokenizer, "chat_template", None):
+                processor.chat_template = tokenizer.chat_template
+            else:
+                raise ConfigError(
+                    f"the processor of {model_id!r} has no chat template: use an instruction-tuned model, "
+                    "or add `chat_template` to its processor_config.json / chat_template.jinja"
+                )
+        tokenizer.padding_side = "left"
+        try:
+            model: Any = AutoModelForImageTextToText.from_pretrained(
+                model_id, dtype=self.dtype, trust_remote_code=trust_remote_code
+            )
+        except ValueError as error:
+            raise ConfigError(
+                f"{model_id!r} is not an image-text-to-text model (no vision tower?): {error}"
+            ) from None
+        except OSError as error:
+            raise ConfigError(f"cannot load the model {model_id!r}: {error}") from None
+        self.adapter = adapter
+        self.adapter_sha256: str | None = None
+        if adapter is not None:
+            model = self._with_adapter(model, adapter)
+        self._model = model.to(self.device).eval()
+        self._processor = processor
+        self._torch = torch
+        eos = model.generation_config.eos_token_id
+        self._eos_ids: frozenset[int] = frozenset(
+            [] if eos is None else [eos] if isinstance(eos, int) else [int(token) for token in eos]
+        )
+        self._batcher: MicroBatcher[GenerationRequest, GenerationResult] = MicroBatcher(
+            self._run_batch, max_batch=batch_size, max_wait_s=max_wait_s
+        )
+
+    def _with_adapter(self, model: Any, adapter: Path) -> Any:
+        if not (adapter / "adapter_config.json").is_file():
+            raise ConfigError(f"{adapter} is not a PEFT adapter folder (no adapter_config.json)")
+        try:
+            from peft import PeftModel
+        except ImportError:
+            raise ConfigError("--adapter needs peft: pip install 'crosseval[local]'") from None
+        self.adapter_sha256 = directory_sha256(adapter)
+        try:
+            return PeftModel.from_pretrained(model, str(adapter))
+        except (OSError, ValueError, RuntimeError) as error:
+            raise ConfigError(f"cannot load the adapter {adapter} onto {self.model_id!r}: {error}") from None
+
+    @property
+    def identity(self) -> dict[str, Any]:
+        identity: dict[str, Any] = {"provider": "hf", "model": self.model_id, "dtype": self.dtype}
+        if self.adapter is not None:
+            identity["adapter"] = self.adapter.name
+            identity["adapter_sha256"] = self.adapter_sha256
+        return identity
+
+    @property
+    def batch_sizes(self) -> list[int]:
+        """Size of every batch run so far."""
+        return self._batcher.batch_sizes
+
+    async def generate(self, request: GenerationRequest) -> GenerationResult:
+        return await self._batcher.submit(request)
+
+    async def aclose(self) -> None:
+        await self._batcher.aclose()
+
+    def generate_batch(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult | BackendError]:
+        """Runs `requests` synchronously, batching those that share generation parameters."""
+        outcomes: list[GenerationResult | BackendError | None] = [None] * len(requests)
+        groups: dict[tuple[Any, ...], list[int]] = defaultdict(list)
+        for position, request in enumerate(requests):
+            groups[_batch_key(request.params)].append(position)
+        for positions in groups.values():
+            group = [requests[position] for position in positions]
+            try:
+                results: Sequence[GenerationResult | BackendError] = self._generate_group(group)
+            except BackendError as error:
+                results = [error] * len(group)
+            except Exception as error:  # a model failure is stored as the request's error
+                failure = BackendError("backend", f"{type(error).__name__}: {error}")
+                results = [failure] * len(group)
+            for position, result in zip(positions, results, strict=True):
+                outcomes[position] = result
+        return [outcome for outcome in outcomes if outcome is not None]
+
+    def _run_batch(self, requests: list[GenerationRequest]) -> list[GenerationResult | BackendError]:
+        return self.generate_batch(requests)
+
+    def _generate_group(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult | BackendError]:
+        from PIL import Image
+
+        started = time.perf_counter()
+        torch = self._torch
+        texts: list[str] = []
+        images: list[Any] = []
+        for request in requests:
+            conversation, image_bytes = to_chat_conversation(request)
+            texts.append(
+                self._processor.apply_chat_template(conversation, add_generation_prompt=True, tokenize=False)
+            )
+            for data in image_bytes:
+                with Image.open(io.BytesIO(data)) as image:
+                    images.append(image.convert("RGB"))
+        inputs = self._processor(text=texts, images=images or None, return_tensors="pt", padding=True)
+        inputs = inputs.to(self.device)
+        if "pixel_values" in inputs and self._model.dtype != torch.float32:
+            inputs["pixel_values"] = inputs["pixel_values"].to(self._model.dtype)
+        params = requests[0].params
+        kwargs = generation_kwargs(params, self.default_max_tokens)
+        if params.seed is not None:
+            torch.manual_seed(params.seed)
+        prompt_length = inputs["input_ids"].shape[1]
+        prompt_tokens = inputs["attention_mask"].sum(dim=1).tolist()
+        with torch.inference_mode():
+            output = self._model.generate(**inputs, **kwargs)
+        latency_s = time.perf_counter() - started
+        results: list[GenerationResult | BackendError] = []
+        for row, prompt_count in zip(output[:, prompt_length:].tolist(), prompt_tokens, strict=True):
+            end = next((i + 1 for i, token in enumerate(row) if token in self._eos_ids), None)
+            tokens = row if end is None else row[:end]
+            text = self._processor.decode(tokens, skip_special_tokens=True)
+            if not text.strip():
+                results.append(BackendError("empty", f"the model produced no text ({len(tokens)} tokens)"))
+                continue
+            results.append(
+                GenerationResult(
+                    text=text,
+                    finish_reason="length" if end is None else "stop",
+                    prompt_tokens=int(prompt_count),
+                    completion_tokens=len(tokens),
+                    latency_s=latency_s,
+                )
+            )
+        return results
