@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import typer
 
-from crosseval.cli import align_cmd, data_cmd, generate_cmd, judge_cmd, report_cmd
+from crosseval.cli import align_cmd, data_cmd, generate_cmd, judge_cmd, report_cmd, view_cmd
 
 app = typer.Typer(
     name="crosseval",
@@ -17,7 +17,7 @@ app = typer.Typer(
     add_completion=False,
 )
 
-for _module in (data_cmd, generate_cmd, judge_cmd, report_cmd, align_cmd):
+for _module in (data_cmd, generate_cmd, judge_cmd, report_cmd, view_cmd, align_cmd):
     _module.register(app)
 
 

@@ -1,0 +1,73 @@
+"""`crosseval view RUN_DIR...`: serve the HTML report on 127.0.0.1, refreshing while runs progress."""
+
+from __future__ import annotations
+
+import errno
+import webbrowser
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from crosseval.engine.store import RunStore
+
+
+def view(
+    run_dirs: Annotated[list[Path], typer.Argument(help="Run directories to show side by side.")],
+    port: Annotated[
+        int, typer.Option("--port", min=0, max=65535, help="Port on 127.0.0.1 (0 picks a free one).")
+    ] = 8765,
+    judge_config: Annotated[
+        str | None,
+        typer.Option("--judge-config", help="Judge configuration to show (default: the only/most recent)."),
+    ] = None,
+    thumbnail_px: Annotated[
+        int, typer.Option("--thumbnail-px", min=16, help="Longest side of embedded thumbnails, in pixels.")
+    ] = 256,
+    poll_seconds: Annotated[
+        float, typer.Option("--poll-seconds", min=0.1, help="How often the page checks the runs for changes.")
+    ] = 2.0,
+    open_browser: Annotated[
+        bool, typer.Option("--open", help="Open the page in the default browser.")
+    ] = False,
+) -> None:
+    """Serve the report of RUN_DIR... at http://127.0.0.1:PORT/; the page reloads when a run changes."""
+    from crosseval.report.html import ReportInputError
+    from crosseval.report.server import ReportServer
+
+    for run_dir in run_dirs:
+        if not RunStore.exists(run_dir):
+            typer.echo(f"error: {run_dir}: no run.sqlite here; is this a crosseval run directory?", err=True)
+            raise typer.Exit(code=2)
+    try:
+        server = ReportServer(
+            run_dirs,
+            port=port,
+            judge_config=judge_config,
+            thumbnail_px=thumbnail_px,
+            poll_ms=max(100, round(poll_seconds * 1000)),
+        )
+    except OSError as exc:
+        reason = "it is in use; pick another with --port" if exc.errno == errno.EADDRINUSE else str(exc)
+        typer.echo(f"error: cannot listen on 127.0.0.1:{port}: {reason}", err=True)
+        raise typer.Exit(code=1) from None
+    try:
+        server.page()  # render once now, so bad input fails here rather than in the browser
+    except ReportInputError as exc:
+        server.stop()
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=2) from None
+    typer.echo(f"Serving the report of {len(run_dirs)} run(s) at {server.url} (Ctrl+C to stop)")
+    if open_browser:
+        webbrowser.open(server.url)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        typer.echo("stopped")
+    finally:
+        server.stop()
+
+
+def register(app: typer.Typer) -> None:
+    """Adds `view` to the top-level app."""
+    app.command("view")(view)
