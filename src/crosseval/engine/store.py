@@ -58,7 +58,8 @@ CREATE TABLE IF NOT EXISTS generations (
     completion_tokens INTEGER,
     latency_s REAL,
     attempts INTEGER NOT NULL DEFAULT 1,
-    created_at TEXT NOT NULL
+    created_at TEXT NOT NULL,
+    error_kind TEXT
 );
 CREATE INDEX IF NOT EXISTS generations_sample ON generations (sample_id, round);
 CREATE TABLE IF NOT EXISTS verdicts (
@@ -82,6 +83,10 @@ CREATE TABLE IF NOT EXISTS verdicts (
     CHECK ((status = 'ok') = (score IS NOT NULL))
 );
 CREATE INDEX IF NOT EXISTS verdicts_generation ON verdicts (generation_key, judge_config);
+CREATE TABLE IF NOT EXISTS image_sources (
+    source_key TEXT PRIMARY KEY,
+    sha256 TEXT NOT NULL
+);
 """
 
 
@@ -104,6 +109,8 @@ class GenerationRecord:
     latency_s: float | None = None
     attempts: int = 1
     created_at: str = ""
+    error_kind: str | None = None
+    """The `BackendError.kind` (or `image`) of a failed generation; `None` when `status == "ok"`."""
 
 
 @dataclass(frozen=True)
@@ -216,7 +223,9 @@ class RunStore:
         return [Sample.model_validate_json(r["record_json"]) for r in rows]
 
     def sample_image_sha256(self) -> dict[str, str]:
-        rows = self._conn.execute("SELECT sample_id, image_sha256 FROM samples WHERE image_sha256 IS NOT NULL")
+        rows = self._conn.execute(
+            "SELECT sample_id, image_sha256 FROM samples WHERE image_sha256 IS NOT NULL"
+        )
         return {r["sample_id"]: r["image_sha256"] for r in rows}
 
     def put_image(self, image: StoredImage) -> None:
@@ -224,6 +233,25 @@ class RunStore:
             "INSERT OR REPLACE INTO images VALUES (?,?,?,?,?)",
             (image.sha256, image.mime, image.width, image.height, image.thumbnail),
         )
+
+    def images(self) -> dict[str, StoredImage]:
+        """sha256 -> stored image, for every image of this run."""
+        rows = self._conn.execute("SELECT * FROM images")
+        return {
+            r["sha256"]: StoredImage(r["sha256"], r["mime"], r["width"], r["height"], r["thumbnail"])
+            for r in rows
+        }
+
+    def put_image_source(self, source_key: str, sha256: str) -> None:
+        """Remember that the image source `source_key` (file + preprocessing) prepares to `sha256`.
+
+        A rerun then computes request keys from this memo without decoding unchanged images again.
+        """
+        self._conn.execute("INSERT OR REPLACE INTO image_sources VALUES (?,?)", (source_key, sha256))
+
+    def image_sources(self) -> dict[str, str]:
+        """source_key -> sha256 of the prepared image, for every image source seen in this run."""
+        return {r[0]: r[1] for r in self._conn.execute("SELECT source_key, sha256 FROM image_sources")}
 
     def image(self, sha256: str) -> StoredImage | None:
         row = self._conn.execute("SELECT * FROM images WHERE sha256 = ?", (sha256,)).fetchone()
@@ -236,7 +264,7 @@ class RunStore:
     def put_generation(self, record: GenerationRecord) -> None:
         created = record.created_at or utc_now()
         self._conn.execute(
-            "INSERT OR REPLACE INTO generations VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            "INSERT OR REPLACE INTO generations VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 record.key,
                 record.sample_id,
@@ -251,6 +279,7 @@ class RunStore:
                 record.latency_s,
                 record.attempts,
                 created,
+                record.error_kind,
             ),
         )
 
@@ -258,13 +287,20 @@ class RunStore:
         """key -> status of every stored generation (for resume decisions)."""
         return {r[0]: r[1] for r in self._conn.execute("SELECT key, status FROM generations")}
 
+    def token_usage(self) -> tuple[int, int]:
+        """(prompt, completion) tokens summed over every stored generation (what the run has cost so far)."""
+        row = self._conn.execute(
+            "SELECT COALESCE(SUM(prompt_tokens), 0), COALESCE(SUM(completion_tokens), 0) FROM generations"
+        ).fetchone()
+        return int(row[0]), int(row[1])
+
     def generations(self, status: GenerationStatus | None = None) -> list[GenerationRecord]:
         sql = "SELECT * FROM generations"
         args: tuple[str, ...] = ()
         if status is not None:
             sql += " WHERE status = ?"
             args = (status,)
-        sql += " ORDER BY sample_id, round"
+        sql += " ORDER BY sample_id, round, rowid"
         return [GenerationRecord(**dict(r)) for r in self._conn.execute(sql, args)]
 
     # verdicts -------------------------------------------------------------------------------------
@@ -297,7 +333,9 @@ class RunStore:
             for r in records
         ]
         with self.transaction():
-            self._conn.executemany("INSERT OR REPLACE INTO verdicts VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+            self._conn.executemany(
+                "INSERT OR REPLACE INTO verdicts VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows
+            )
 
     def verdict_statuses(self) -> dict[str, VerdictStatus]:
         return {r[0]: r[1] for r in self._conn.execute("SELECT key, status FROM verdicts")}

@@ -1,0 +1,100 @@
+"""`manifest.json`: what a run measured, with what, and by which code, beside its `run.sqlite`.
+
+Sections: `dataset` (data files with sha256 and record counts), `generation` (model identity,
+parameters, rounds, image options, times, token usage), `package` (crosseval version, git commit,
+Python, platform); the judge adds `judges`. Each update rewrites the file atomically (write a
+temporary file, then rename), so a crash leaves the old or the new manifest, never a torn one.
+Nothing secret belongs here: callers pass identities and parameters, never keys or credentialed URLs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import tempfile
+from functools import lru_cache
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+MANIFEST_FILENAME = "manifest.json"
+
+
+class ManifestError(Exception):
+    """A manifest that exists but cannot be read as a JSON object."""
+
+
+def read_manifest(run_dir: Path) -> dict[str, Any]:
+    """The run's manifest, or `{}` when the run has none yet."""
+    path = Path(run_dir) / MANIFEST_FILENAME
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ManifestError(f"{path}: not a readable JSON manifest ({exc})") from exc
+    if not isinstance(data, dict):
+        raise ManifestError(f"{path}: expected a JSON object, found {type(data).__name__}")
+    return data
+
+
+def update_manifest(run_dir: Path, section: str, data: dict[str, Any]) -> dict[str, Any]:
+    """Replace one section of the manifest (creating the file if needed); returns the whole manifest."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    manifest = read_manifest(run_dir)
+    manifest[section] = data
+    text = json.dumps(manifest, indent=2, ensure_ascii=False, sort_keys=False) + "\n"
+    fd, tmp = tempfile.mkstemp(prefix=".manifest-", suffix=".json", dir=run_dir)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, run_dir / MANIFEST_FILENAME)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return manifest
+
+
+@lru_cache(maxsize=1)
+def _git_state() -> dict[str, Any]:
+    """The commit of the checkout crosseval runs from (editable installs), if it is a git checkout."""
+    source_dir = Path(__file__).resolve().parent
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=source_dir,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=source_dir,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return {"git_commit": None, "git_dirty": None}
+    return {"git_commit": commit or None, "git_dirty": bool(dirty)}
+
+
+def package_info() -> dict[str, Any]:
+    """crosseval version, git commit (when run from a checkout), Python and platform."""
+    try:
+        version = metadata.version("crosseval")
+    except metadata.PackageNotFoundError:
+        version = None
+    return {
+        "crosseval": version,
+        **_git_state(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }

@@ -1,0 +1,344 @@
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from crosseval.data.images import ImageResolver, clear_image_memo
+from crosseval.data.loaders import Benchmark, load_benchmark
+from crosseval.engine.generation import (
+    GenerationConfig,
+    GenerationConfigError,
+    GenerationSummary,
+    build_request,
+    image_tokens_estimate,
+    public_url,
+    run_generation,
+)
+from crosseval.engine.manifest import read_manifest
+from crosseval.engine.retry import RetryPolicy
+from crosseval.engine.store import RunStore
+from crosseval.models.types import BackendError, GenerationParams, GenerationRequest, GenerationResult
+from tests.engine.fakes import ScriptedBackend, always, ok
+from tests.engine.sample_images import write_sample_images
+
+FAST = RetryPolicy(max_attempts=2, base_delay_s=0.001, max_delay_s=0.002, attempt_timeout_s=1.0)
+
+
+@pytest.fixture
+def benchmark(cross_sample: Path, tmp_path: Path) -> Benchmark:
+    """The real casa/english and safeworld/multilingual records, with test-made images."""
+    files = [cross_sample / "casa" / "english.json", cross_sample / "safeworld" / "multilingual.json"]
+    images = tmp_path / "images"
+    loaded = load_benchmark(files, images_root=images)
+    write_sample_images(loaded.samples, images)
+    clear_image_memo()
+    return loaded
+
+
+def config(**changes: object) -> GenerationConfig:
+    return replace(GenerationConfig(model="fake/model", rounds=2, retry=FAST, show_progress=False), **changes)  # type: ignore[arg-type]
+
+
+_open_stores: list[RunStore] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_stores() -> Iterator[None]:
+    yield
+    while _open_stores:
+        _open_stores.pop().close()
+
+
+async def generate(
+    benchmark: Benchmark, run_dir: Path, backend: ScriptedBackend, **changes: object
+) -> tuple[GenerationSummary, RunStore]:
+    """Run generation with `backend`; returns the summary and the run's store (closed after the test)."""
+    summary = await run_generation(
+        benchmark.samples,
+        run_dir,
+        config(**changes),
+        images_root=benchmark.images_root,
+        dataset_files=benchmark.files,
+        backend=backend,
+    )
+    store = RunStore.open(run_dir)
+    _open_stores.append(store)
+    return summary, store
+
+
+async def test_every_sample_and_round_is_stored_once_with_its_prompt_and_image(
+    benchmark: Benchmark, tmp_path: Path
+) -> None:
+    backend = ScriptedBackend(lambda request, n: ok(f"answer {n}"))
+    summary, store = await generate(benchmark, tmp_path / "run", backend)
+
+    n = len(benchmark.samples)
+    assert (summary.requests, summary.sent, summary.ok, summary.skipped_cached) == (2 * n, 2 * n, 2 * n, 0)
+    assert (summary.run_ok, summary.run_errors, summary.missing) == (2 * n, 0, 0)
+    rows = store.generations()
+    assert len(rows) == 2 * n
+    assert Counter((r.sample_id, r.round) for r in rows) == {
+        (s.id, k): 1 for s in benchmark.samples for k in (1, 2)
+    }
+    assert {r.response for r in rows} == {f"answer {i}" for i in range(2 * n)}
+    texts = Counter(request.messages[0].text for request in backend.calls)
+    assert texts == Counter(s.prompt_text for s in benchmark.samples for _ in range(2))
+    multilingual = next(s for s in benchmark.samples if s.setting == "multilingual")
+    assert multilingual.prompt_text != multilingual.english_query
+    assert texts[multilingual.prompt_text] == 2
+    message = backend.calls[0].messages[0]
+    assert message.role == "user" and len(message.images) == 1 and message.images[0].data
+
+    assert [s.id for s in store.samples()] == [s.id for s in benchmark.samples]
+    shas = store.sample_image_sha256()
+    assert set(shas) == {s.id for s in benchmark.samples}
+    assert all(store.image(sha) is not None and store.image(sha).thumbnail for sha in set(shas.values()))  # type: ignore[union-attr]
+    assert (summary.prompt_tokens, summary.completion_tokens) == (10 * 2 * n, 5 * 2 * n)
+
+
+async def test_manifest_records_dataset_model_params_package_and_usage(
+    benchmark: Benchmark, tmp_path: Path
+) -> None:
+    await generate(
+        benchmark, tmp_path / "run", ScriptedBackend(always(ok())), params=GenerationParams(temperature=0.5)
+    )
+
+    manifest = read_manifest(tmp_path / "run")
+    assert [f["sha256"] for f in manifest["dataset"]["files"]] == [f.sha256 for f in benchmark.files]
+    assert manifest["dataset"]["files"][0]["records"] == 25
+    generation = manifest["generation"]
+    assert generation["identity"] == {"provider": "fake", "model": "fake/model"}
+    assert generation["params"]["temperature"] == 0.5
+    assert generation["rounds"] == 2
+    assert generation["status"] == "complete"
+    n = 2 * len(benchmark.samples)
+    assert generation["usage"] == {"prompt_tokens": 10 * n, "completion_tokens": 5 * n}
+    assert generation["stored"] == {"ok": n, "error": 0, "missing": 0}
+    assert manifest["package"]["crosseval"] == "0.1.0"
+
+
+async def test_rerun_sends_nothing_and_more_rounds_send_only_the_new_ones(
+    benchmark: Benchmark, tmp_path: Path
+) -> None:
+    run_dir = tmp_path / "run"
+    await generate(benchmark, run_dir, ScriptedBackend(always(ok())))
+
+    again = ScriptedBackend(always(ok()))
+    summary, _ = await generate(benchmark, run_dir, again)
+    assert (summary.sent, summary.skipped_cached, len(again.calls)) == (0, summary.requests, 0)
+
+    more = ScriptedBackend(always(ok()))
+    summary, store = await generate(benchmark, run_dir, more, rounds=3)
+    assert len(more.calls) == summary.sent == len(benchmark.samples)
+    assert len(store.generations()) == 3 * len(benchmark.samples)
+
+
+async def test_failures_are_stored_as_errors_with_kind_and_never_as_responses(
+    benchmark: Benchmark, tmp_path: Path
+) -> None:
+    prompts = sorted({s.prompt_text for s in benchmark.samples})
+    failing = {prompts[0]: "content_filter", prompts[1]: "server", prompts[2]: "bad_request"}
+
+    def script(request: GenerationRequest, n: int) -> GenerationResult | BackendError:
+        kind = failing.get(request.messages[0].text)
+        return BackendError(kind, f"failure {kind}") if kind else ok()  # type: ignore[arg-type]
+
+    summary, store = await generate(benchmark, tmp_path / "run", ScriptedBackend(script), rounds=1)
+
+    expected = Counter(failing[s.prompt_text] for s in benchmark.samples if s.prompt_text in failing)
+    errors = store.generations(status="error")
+    assert Counter(e.error_kind for e in errors) == expected
+    assert all(e.response is None and e.error and e.error_kind in e.error for e in errors)
+    assert {e.attempts for e in errors if e.error_kind == "server"} == {FAST.max_attempts}
+    assert {e.attempts for e in errors if e.error_kind != "server"} == {1}
+    assert summary.errors == expected
+    assert summary.ok == len(benchmark.samples) - expected.total()
+    assert summary.run_errors == expected.total() and summary.missing == 0
+
+
+async def test_stored_errors_are_resent_only_with_retry_errors(benchmark: Benchmark, tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    failing = ScriptedBackend(lambda request, n: BackendError("bad_request", "no") if n % 4 == 0 else ok())
+    first, _ = await generate(benchmark, run_dir, failing, rounds=1)
+    failed = first.error_count
+    assert failed > 0
+
+    plain = ScriptedBackend(always(ok()))
+    summary, _ = await generate(benchmark, run_dir, plain, rounds=1)
+    assert len(plain.calls) == 0 and summary.run_errors == failed
+
+    retried = ScriptedBackend(always(ok()))
+    summary, store = await generate(benchmark, run_dir, retried, rounds=1, retry_errors=True)
+    assert len(retried.calls) == failed
+    assert summary.run_ok == len(benchmark.samples) and store.generations(status="error") == []
+
+
+async def test_each_image_is_loaded_once_and_a_rerun_loads_none(
+    benchmark: Benchmark, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    loads: list[str] = []
+    original = ImageResolver.load
+
+    def counting(self: ImageResolver, sample: object) -> object:
+        loads.append(sample.image.name)  # type: ignore[attr-defined]
+        return original(self, sample)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ImageResolver, "load", counting)
+    run_dir = tmp_path / "run"
+    await generate(benchmark, run_dir, ScriptedBackend(always(ok())))
+    distinct = {(s.subset, s.image.name) for s in benchmark.samples}
+    assert len(loads) == len(distinct) < len(benchmark.samples)
+
+    loads.clear()
+    summary, _ = await generate(benchmark, run_dir, ScriptedBackend(always(ok())))
+    assert loads == [] and summary.sent == 0
+
+
+async def test_a_changed_image_file_gives_new_keys_for_its_samples_only(
+    benchmark: Benchmark, tmp_path: Path
+) -> None:
+    run_dir = tmp_path / "run"
+    await generate(benchmark, run_dir, ScriptedBackend(always(ok())), rounds=1)
+    sample = benchmark.samples[0]
+    path = benchmark.images_root / sample.subset / sample.image.name  # type: ignore[operator]
+    from PIL import Image
+
+    Image.new("RGB", (30, 30), (1, 2, 3)).save(path, format="JPEG")
+    clear_image_memo()
+
+    backend = ScriptedBackend(always(ok()))
+    summary, _ = await generate(benchmark, run_dir, backend, rounds=1)
+    sharing = [s for s in benchmark.samples if (s.subset, s.image.name) == (sample.subset, sample.image.name)]
+    assert summary.sent == len(sharing) == len(backend.calls)
+    assert {c.messages[0].text for c in backend.calls} == {s.prompt_text for s in sharing}
+
+
+async def test_a_missing_image_is_a_stored_error_and_nothing_is_sent_for_it(
+    benchmark: Benchmark, tmp_path: Path
+) -> None:
+    sample = benchmark.samples[0]
+    (benchmark.images_root / sample.subset / sample.image.name).unlink()  # type: ignore[operator]
+    sharing = [s for s in benchmark.samples if s.image.name == sample.image.name]
+    backend = ScriptedBackend(always(ok()))
+
+    summary, store = await generate(benchmark, tmp_path / "run", backend, rounds=1)
+
+    assert summary.errors == Counter({"image": len(sharing)})
+    assert len(backend.calls) == len(benchmark.samples) - len(sharing)
+    errors = store.generations(status="error")
+    assert {e.sample_id for e in errors} == {s.id for s in sharing}
+    assert all("image missing" in (e.error or "") and sample.image.name in (e.error or "") for e in errors)
+    assert summary.missing == 0
+
+
+async def test_a_run_dir_refuses_other_params_model_or_data(benchmark: Benchmark, tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    await generate(benchmark, run_dir, ScriptedBackend(always(ok())), rounds=1)
+
+    with pytest.raises(GenerationConfigError, match="params"):
+        await generate(
+            benchmark, run_dir, ScriptedBackend(always(ok())), params=GenerationParams(max_tokens=9)
+        )
+    with pytest.raises(GenerationConfigError, match="identity"):
+        await generate(benchmark, run_dir, ScriptedBackend(always(ok()), model="other"))
+    other_data = Benchmark(
+        samples=benchmark.samples,
+        files=[replace(benchmark.files[0], sha256="0" * 64)],
+        images_root=benchmark.images_root,
+    )
+    with pytest.raises(GenerationConfigError, match="other data files"):
+        await generate(other_data, run_dir, ScriptedBackend(always(ok())))
+
+
+async def test_dry_run_estimates_tokens_and_writes_nothing(benchmark: Benchmark, tmp_path: Path) -> None:
+    backend = ScriptedBackend(always(ok()))
+    summary, _ = await generate(
+        benchmark, tmp_path / "dry", backend, dry_run=True, params=GenerationParams(max_tokens=100)
+    )
+
+    n = len(benchmark.samples)
+    assert backend.calls == []
+    estimate = summary.estimate
+    assert estimate is not None and estimate.requests == 2 * n
+    assert estimate.text_tokens == 2 * sum(math.ceil(len(s.prompt_text) / 4) for s in benchmark.samples)
+    assert estimate.image_tokens == 2 * n * image_tokens_estimate(64, 48)
+    assert estimate.max_completion_tokens == 2 * n * 100
+
+
+async def test_dry_run_leaves_no_run_dir_behind(benchmark: Benchmark, tmp_path: Path) -> None:
+    await run_generation(
+        benchmark.samples,
+        tmp_path / "dry",
+        config(dry_run=True),
+        images_root=benchmark.images_root,
+        backend=ScriptedBackend(always(ok())),
+    )
+    assert not (tmp_path / "dry").exists()
+
+
+def test_image_token_estimate_follows_openai_high_detail_examples() -> None:
+    assert image_tokens_estimate(512, 512) == 255
+    assert image_tokens_estimate(1024, 1024) == 765
+    assert image_tokens_estimate(2048, 4096) == 1105
+
+
+async def test_a_crashing_job_is_counted_stored_nowhere_and_retried_by_a_rerun(
+    benchmark: Benchmark, tmp_path: Path
+) -> None:
+    def script(request: GenerationRequest, n: int) -> GenerationResult:
+        if n == 0:
+            raise RuntimeError("backend bug")
+        return ok()
+
+    run_dir = tmp_path / "run"
+    summary, store = await generate(benchmark, run_dir, ScriptedBackend(script), rounds=1)
+    assert summary.crashed == 1 and summary.missing == 1
+    assert summary.crash_messages == ["RuntimeError: backend bug"]
+    assert len(store.generations()) == len(benchmark.samples) - 1
+    assert read_manifest(run_dir)["generation"]["status"] == "incomplete"
+
+    again = ScriptedBackend(always(ok()))
+    summary, _ = await generate(benchmark, run_dir, again, rounds=1)
+    assert len(again.calls) == 1 and summary.missing == 0
+
+
+async def test_cancelling_mid_run_keeps_what_arrived_and_marks_the_manifest(
+    benchmark: Benchmark, tmp_path: Path
+) -> None:
+    run_dir = tmp_path / "run"
+    backend = ScriptedBackend(lambda request, n: ok() if n < 5 else 30.0)
+    task = asyncio.create_task(generate(benchmark, run_dir, backend, rounds=1, max_connections=4))
+    while len(backend.calls) < 9:
+        await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+    with RunStore.open(run_dir) as store:
+        rows = store.generations()
+    assert len(rows) == 5 and all(r.status == "ok" for r in rows)
+    manifest = read_manifest(run_dir)
+    assert manifest["generation"]["status"] == "interrupted"
+    assert manifest["generation"]["stored"]["missing"] == len(benchmark.samples) - 5
+
+
+def test_public_url_drops_credentials_and_queries() -> None:
+    assert public_url("https://user:pw@host.example:8443/v1?key=abc#x") == "https://host.example:8443/v1"
+    assert public_url(None) is None
+
+
+def test_the_prompt_is_the_image_then_the_query(benchmark: Benchmark) -> None:
+    sample = benchmark.samples[0]
+    image = ImageResolver(benchmark.images_root).load(sample)
+    request = build_request(sample, image, GenerationParams(seed=3))
+    assert json.dumps([m.role for m in request.messages]) == '["user"]'
+    assert request.messages[0].images == (image,)
+    assert request.messages[0].text == sample.prompt_text
+    assert request.params.seed == 3
