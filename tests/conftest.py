@@ -28,7 +28,13 @@ def openai_server() -> Iterator[OpenAIServer]:
 @pytest.fixture(autouse=True)
 def _no_real_keys(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No test may reach a real provider or the user's cache."""
-    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "CROSSEVAL_API_KEY", "CROSSEVAL_JUDGE_API_KEY", "VLLM_BASE_URL"):
+    for name in (
+        "OPENAI_API_KEY",
+        "OPENAI_BASE_URL",
+        "CROSSEVAL_API_KEY",
+        "CROSSEVAL_JUDGE_API_KEY",
+        "VLLM_BASE_URL",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("CROSSEVAL_CACHE_DIR", str(tmp_path / "crosseval-cache"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")

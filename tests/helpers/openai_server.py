@@ -93,7 +93,10 @@ class OpenAIServer:
             return web.Response(status=500)
         if reply.raw_body is not None:
             return web.Response(
-                status=reply.status, text=reply.raw_body, headers=reply.headers, content_type="application/json"
+                status=reply.status,
+                text=reply.raw_body,
+                headers=reply.headers,
+                content_type="application/json",
             )
         if reply.status != 200:
             err = {"error": {"message": reply.text, "type": "test_error", "code": reply.status}}
