@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -8,7 +9,7 @@ import pytest
 from tests.helpers.openai_server import OpenAIServer
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SHARED_SAMPLE = REPO_ROOT.parent / "shared" / "cross-sample"
+SHARED_SAMPLE = Path(os.environ.get("CROSSEVAL_SHARED_SAMPLE", REPO_ROOT.parent / "shared" / "cross-sample"))
 
 
 @pytest.fixture
