@@ -12,10 +12,10 @@ to become interactive and to apply a filter in headless Chromium.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import io
 import random
 import shutil
+import sys
 import time
 from pathlib import Path
 
@@ -23,13 +23,16 @@ import numpy as np
 from PIL import Image
 
 from crosseval.data.records import Sample
-from crosseval.engine.store import DIMENSIONS, GenerationRecord, RunStore, StoredImage, VerdictRecord
 from crosseval.report.html import write_html_report
 from crosseval.report.summary import build_report
 
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))
+
+from tests.helpers.fake_run import FakeJudge, fake_thumbnail_image, make_sample, write_fake_run  # noqa: E402
+
 COUNTRIES = ["Japan", "Iran", "India", "China", "Egypt", "Mexico", "Nigeria", "Thailand"]
-LANGUAGES = {"Japan": "Japanese", "Iran": "Persian", "India": "Hindi", "China": "Chinese", "Egypt": "Arabic",
-             "Mexico": "Spanish", "Nigeria": "Hausa", "Thailand": "Thai"}  # fmt: skip
+"""Their multilingual items are asked in `tests.helpers.fake_run.TRANSLATION_OF[country]`."""
 _VOCAB_RNG = random.Random(1)
 VOCAB = [
     "".join(_VOCAB_RNG.choices("etaoinshrdlucmfwypvbgkqjxz", k=_VOCAB_RNG.randint(2, 10)))
@@ -64,21 +67,16 @@ def benchmark_samples(rng: random.Random) -> list[Sample]:
         for setting, variants in (("english", (1, 2, 3)), ("multilingual", (1,))):
             for variant in variants:
                 samples.append(
-                    Sample(
-                        id=f"{subset}/{setting}/{variant}/{index}",
-                        base_id=f"{subset}/{index}",
-                        index=index,
-                        subset=subset,
-                        setting=setting,
+                    make_sample(
+                        subset,  # type: ignore[arg-type]
+                        setting,  # type: ignore[arg-type]
+                        index,
                         variant=variant,
-                        country=country,
-                        language="English" if setting == "english" else LANGUAGES[country],
                         prompt_text=query if setting == "english" else "翻訳 " + query,
                         english_query=query,
                         norm=norm,
-                        image={"url": f"https://example.invalid/{i}.jpg", "name": f"{i}.jpg"},
+                        image_url=f"https://example.invalid/{i}.jpg",
                         item="item",
-                        domain="shopping",
                         source_file="synthetic",
                         position=i,
                         raw={},
@@ -90,38 +88,18 @@ def benchmark_samples(rng: random.Random) -> list[Sample]:
 def write_run(
     run_dir: Path, samples: list[Sample], model: str, rng: random.Random, images: dict[str, bytes]
 ) -> None:
-    with RunStore.open(run_dir) as store:
-        shas = {s.id: hashlib.sha256(s.image.url.encode()).hexdigest() for s in samples}
-        for sample in samples:
-            sha = shas[sample.id]
-            store.put_image(StoredImage(sha, "image/jpeg", 1024, 768, images[sample.image.url]))
-        store.put_samples(samples, shas)
-        with store.transaction():
-            for sample in samples:
-                for round_ in (1, 2, 3):
-                    key = f"{model}|{sample.id}|{round_}"
-                    store.put_generation(
-                        GenerationRecord(key, sample.id, round_, model, "ok", response=_text(rng, 1500))
-                    )
-        verdicts = [
-            VerdictRecord(
-                key=f"{model}|{s.id}|{r}|{d}",
-                generation_key=f"{model}|{s.id}|{r}",
-                sample_id=s.id,
-                round=r,
-                dimension=d,
-                judge_config="bench",
-                judge_model="judge",
-                protocol="paper",
-                status="ok",
-                score=rng.randint(0, 1),
-                reason=_text(rng, 400),
-            )
-            for s in samples
-            for r in (1, 2, 3)
-            for d in DIMENSIONS
-        ]
-        store.put_verdicts(verdicts)
+    write_fake_run(
+        run_dir,
+        samples,
+        lambda sample, round_, dimension: rng.randint(0, 1),
+        model=model,
+        response=lambda sample, round_: _text(rng, 1500),
+        judge=FakeJudge("bench", "judge"),
+        image=lambda sample: fake_thumbnail_image(sample, images[sample.image.url]),
+        tokens=None,
+        judge_tokens=None,
+        verdict_fields=lambda sample, round_, dimension: {"reason": _text(rng, 400)},
+    )
 
 
 def browser_timings(path: Path) -> tuple[float, float] | None:

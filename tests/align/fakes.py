@@ -6,8 +6,9 @@ import re
 from typing import Any
 
 from crosseval.align.prompts import GROUNDED_SYSTEM, UNCONSIDERED_SYSTEM
-from crosseval.data.records import ImageRef, Sample
-from crosseval.engine.store import GenerationRecord, RunStore, VerdictRecord
+from crosseval.data.records import Sample
+from crosseval.engine.store import RunStore
+from tests.helpers.fake_run import FakeJudge, make_sample, ok_generation, verdict
 from tests.helpers.openai_server import Reply, last_user_text
 
 KENYA_NORM = "In Kenya, greeting elders with the left hand is considered disrespectful."
@@ -68,50 +69,26 @@ def script(*, reject_all: bool = False) -> Any:
 
 
 def sample(index: str, query: str) -> Sample:
-    return Sample(
-        id=f"casa/english/1/{index}",
-        base_id=f"casa/{index}",
-        index=index,
-        subset="casa",
-        setting="english",
-        variant=1,
+    """A user's own item in the CROSS schema (Kenya is no CROSS country): what DPO-from-run pairs come from."""
+    return make_sample(
+        "casa",
+        "english",
+        index,
         country="Kenya",
-        language="English",
         prompt_text=query,
         english_query=query,
         norm=KENYA_NORM + f" ({index})",
-        image=ImageRef(url=f"https://example.org/{index}.jpg", name=f"{index}.jpg"),
-        domain="shopping",
+        image_url=f"https://example.org/{index}.jpg",
         source_file="mine.json",
-        position=0,
         raw={},
     )
 
 
 def store_generation(store: RunStore, sample: Sample, round_: int, kind: str) -> None:
-    key = f"{sample.id}#{round_}"
-    store.put_generation(
-        GenerationRecord(
-            key=key,
-            sample_id=sample.id,
-            round=round_,
-            model="m",
-            status="ok",
-            response=f"{kind}: answer {round_}",
-        )
-    )
+    """A stored answer of `kind` (SAFE, UNSAFE, WEAK) and the verdicts `SCORES` gives it."""
+    generation = ok_generation(sample, round_, "m", f"{kind}: answer {round_}", key=f"{sample.id}#{round_}")
+    store.put_generation(generation)
     store.put_verdicts(
-        VerdictRecord(
-            key=f"{key}/{dimension}",
-            generation_key=key,
-            sample_id=sample.id,
-            round=round_,
-            dimension=dimension,  # type: ignore[arg-type]
-            judge_config="jc",
-            judge_model="judge",
-            protocol="paper",
-            status="ok",
-            score=score,
-        )
+        verdict(generation.key, sample.id, round_, dimension, score, judge=FakeJudge("jc", "judge"))
         for dimension, score in SCORES[kind].items()
     )

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import base64
+import io
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -9,7 +11,7 @@ from PIL import Image
 
 from crosseval.align.dataset import DatasetCard, DatasetWriter
 from crosseval.align.errors import AlignError
-from crosseval.align.examples import DpoExample, SftExample, assistant_message, user_message
+from crosseval.align.examples import DpoExample, Example, SftExample, assistant_message, user_message
 from crosseval.align.exports import export, load_trl_dataset
 
 
@@ -19,48 +21,53 @@ def _card(kind: str) -> DatasetCard:
     )
 
 
-def _png_bytes(tmp_path: Path) -> bytes:
-    Image.new("RGB", (4, 4), (9, 9, 9)).save(tmp_path / "p.png")
-    return (tmp_path / "p.png").read_bytes()
+def _write_dataset(out: Path, kind: str, examples: Callable[[str], list[Example]]) -> Path:
+    """A dataset folder of `kind` holding one small PNG; `examples` get its path inside the folder."""
+    image = io.BytesIO()
+    Image.new("RGB", (4, 4), (9, 9, 9)).save(image, format="PNG")
+    with DatasetWriter(out) as writer:
+        relative, _ = writer.add_image_bytes(image.getvalue(), ".png")
+        for example in examples(relative):
+            writer.add(example)
+        writer.finish(_card(kind))
+    return out
 
 
 @pytest.fixture
 def sft_dir(tmp_path: Path) -> Path:
-    data = _png_bytes(tmp_path)
-    with DatasetWriter(tmp_path / "sft") as writer:
-        rel, _ = writer.add_image_bytes(data, ".png")
-        writer.add(
+    return _write_dataset(
+        tmp_path / "sft",
+        "sft",
+        lambda image: [
             SftExample(
                 id="a",
                 messages=[user_message("What is it?", images=1), assistant_message("(1)")],
-                images=[rel],
-            )
-        )
-        writer.add(
+                images=[image],
+            ),
             SftExample(
-                id="b", messages=[user_message("Why?", images=1), assistant_message("Because.")], images=[rel]
-            )
-        )
-        writer.finish(_card("sft"))
-    return tmp_path / "sft"
+                id="b",
+                messages=[user_message("Why?", images=1), assistant_message("Because.")],
+                images=[image],
+            ),
+        ],
+    )
 
 
 @pytest.fixture
 def dpo_dir(tmp_path: Path) -> Path:
-    data = _png_bytes(tmp_path)
-    with DatasetWriter(tmp_path / "dpo") as writer:
-        rel, _ = writer.add_image_bytes(data, ".png")
-        writer.add(
+    return _write_dataset(
+        tmp_path / "dpo",
+        "dpo",
+        lambda image: [
             DpoExample(
                 id="p",
                 prompt=[user_message("Gift?", images=1)],
                 chosen=[assistant_message("Not a clock.")],
                 rejected=[assistant_message("A clock.")],
-                images=[rel],
+                images=[image],
             )
-        )
-        writer.finish(_card("dpo"))
-    return tmp_path / "dpo"
+        ],
+    )
 
 
 def test_openai_sft_shape(sft_dir: Path) -> None:

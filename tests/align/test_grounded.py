@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+import base64
+import io
 import json
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from crosseval.align.builders import BuildOptions
 from crosseval.align.dataset import SourceFile, read_examples
@@ -19,6 +22,8 @@ from crosseval.align.grounded import (
 )
 from crosseval.align.leakage import LeakageGuard
 from crosseval.align.norms import read_norms
+from crosseval.align.records_io import file_sha256
+from crosseval.data.images import ImageOptions
 from crosseval.data.loaders import load_benchmark
 from crosseval.engine.retry import RetryPolicy
 from crosseval.engine.store import RunStore
@@ -26,6 +31,7 @@ from crosseval.judge.protocols import JudgeSettings
 from crosseval.judge.rubrics import load_rubric_set
 from crosseval.models.registry import BackendConfig, create_backend
 from tests.align import fakes
+from tests.align.test_images import write_exif_rotated_jpeg
 from tests.helpers.openai_server import OpenAIServer, last_user_text
 
 KENYA_NORM = "In Kenya, greeting elders with the left hand is considered disrespectful."
@@ -197,3 +203,39 @@ async def test_dpo_from_a_cross_run_is_all_leakage(
     with pytest.raises(AlignError, match="all 3 items overlap the CROSS evaluation set"):
         await build_dpo_from_run(run, BuildOptions(tmp_path / "ds", guard, "cmd"), None)
     assert not (tmp_path / "ds").exists()
+
+
+async def test_norms_images_are_prepared_like_benchmark_images_and_still_guarded(tmp_path: Path) -> None:
+    write_exif_rotated_jpeg(tmp_path / "gift.jpeg", size=(300, 100))
+    cross_copy = write_exif_rotated_jpeg(tmp_path / "cross.jpeg", size=(90, 30))
+    guard = LeakageGuard.from_samples([])
+    guard.add_image("casa/english/1/Japan_1", sha256=file_sha256(cross_copy))  # CROSS knows the file's bytes
+    scenarios, sources = _scenarios(
+        tmp_path,
+        [
+            _norm(
+                "I bring this to my host's grandmother and greet her with my left hand.", image="gift.jpeg"
+            ),
+            _norm("I carry this to the ceremony and greet with my left hand.", image="cross.jpeg"),
+        ],
+    )
+    options = BuildOptions(tmp_path / "ds", guard, "cmd", image_options=ImageOptions(max_side=150))
+    with OpenAIServer(fakes.script()) as server:
+        card = await build_safety_sft(scenarios, options, _models(server), sources)
+        teacher_request = next(r for r in server.requests if r["model"] == "teacher")
+    assert card.leakage.removed == 1 and card.leakage.items[0]["match"] == "sha256"
+    assert card.settings["image_options"] == ImageOptions(max_side=150).identity()
+    _, examples = read_examples(tmp_path / "ds")
+    (example,) = examples
+    (stored,) = example.images
+    assert stored.endswith(".jpg")
+    stored_bytes = (tmp_path / "ds" / stored).read_bytes()
+    assert Image.open(io.BytesIO(stored_bytes)).size == (50, 150)  # upright, longest side capped
+    sent = next(
+        part["image_url"]["url"]
+        for message in teacher_request["messages"]
+        if isinstance(message["content"], list)
+        for part in message["content"]
+        if part["type"] == "image_url"
+    )
+    assert base64.b64decode(sent.split(",", 1)[1]) == stored_bytes  # the teacher saw what was written

@@ -13,7 +13,7 @@ from crosseval.align.examples import DpoExample, SftExample, assistant_message, 
 from crosseval.align.training import TRAINING_CARD, TrainSettings, load_config_file, make_settings, train
 from crosseval.data.prepared_image import PreparedImage
 from crosseval.models.types import GenerationParams, GenerationRequest, Message
-from tests.helpers.tiny_vlm import build_tiny_llava
+from tests.helpers.tiny_vlm import build_tiny_llava, build_tiny_text_model
 
 pytest.importorskip("trl")
 
@@ -101,6 +101,14 @@ async def _generate_with(model: Path, adapter: Path | None) -> tuple[str, dict[s
     return result.text, dict(backend.identity)
 
 
+async def _assert_it_reloads_and_generates(base: Path, out: Path, lora: bool) -> None:
+    """A LoRA output loads as an adapter on `base` (and says so), a full fine-tune as a model."""
+    text, identity = await (_generate_with(base, out) if lora else _generate_with(out, None))
+    assert isinstance(text, str)
+    assert (identity.get("adapter_sha256") is not None) == lora
+    assert (out / "adapter_config.json").is_file() == lora
+
+
 @pytest.mark.parametrize("lora", [True, False])
 async def test_sft_trains_saves_and_reloads(
     tiny_model: Path, datasets_dir: Path, tmp_path: Path, lora: bool
@@ -114,12 +122,9 @@ async def test_sft_trains_saves_and_reloads(
     assert card.data_card_sha256 and card.packages["trl"]
     saved = json.loads((out / TRAINING_CARD).read_text())
     assert saved["steps"] == 2 and saved["method"] == "sft"
-    assert (out / "adapter_config.json").is_file() == lora
     assert (out / "model.safetensors").is_file() == (not lora)
     assert [p.name for p in tmp_path.iterdir()] == ["out"]
-    text, identity = await (_generate_with(tiny_model, out) if lora else _generate_with(out, None))
-    assert isinstance(text, str)
-    assert (identity.get("adapter_sha256") is not None) == lora
+    await _assert_it_reloads_and_generates(tiny_model, out, lora)
 
 
 @pytest.mark.parametrize("lora", [True, False])
@@ -130,10 +135,7 @@ async def test_dpo_trains_saves_and_reloads(
     card = train(_settings("dpo", tiny_model, datasets_dir / "dpo", out, lora=lora))
     assert card.steps == 2 and card.hyperparameters["beta"] == 0.1
     assert card.final_loss is not None and math.isfinite(card.final_loss)
-    assert (out / "adapter_config.json").is_file() == lora
-    text, identity = await (_generate_with(tiny_model, out) if lora else _generate_with(out, None))
-    assert isinstance(text, str)
-    assert (identity.get("adapter_sha256") is not None) == lora
+    await _assert_it_reloads_and_generates(tiny_model, out, lora)
 
 
 def test_paper_defaults() -> None:
@@ -170,20 +172,7 @@ def test_empty_dataset(tiny_model: Path, datasets_dir: Path, tmp_path: Path) -> 
 
 
 def test_model_without_vision_tower(datasets_dir: Path, tmp_path: Path, tiny_model: Path) -> None:
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
-
-    text_only = tmp_path / "llama"
-    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        num_key_value_heads=1,
-    )
-    LlamaForCausalLM(config).save_pretrained(text_only)
-    tokenizer.save_pretrained(text_only)
+    text_only = build_tiny_text_model(tmp_path / "llama", tiny_model)
     with pytest.raises(AlignError, match="vision"):
         train(_settings("sft", text_only, datasets_dir / "sft", tmp_path / "out"))
 

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import base64
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -9,8 +11,10 @@ from PIL import Image
 
 from crosseval.align.errors import AlignError
 from crosseval.align.vqa_check import exact_match, normalize_answer, read_vqa_file, vqa_accuracy
+from crosseval.data.images import ImageOptions
 from crosseval.engine.retry import RetryPolicy
 from crosseval.models.registry import BackendConfig, create_backend
+from tests.align.test_images import write_exif_rotated_jpeg
 from tests.helpers.openai_server import OpenAIServer, Reply, last_user_text
 
 
@@ -55,6 +59,33 @@ async def test_accuracy_counts_errors_apart(tmp_path: Path) -> None:
     assert result.accuracy == pytest.approx(2 / 3)
     parts = sent["messages"][0]["content"]
     assert parts[0]["type"] == "image_url" and sent["temperature"] == 0.0
+
+
+async def test_the_image_sent_is_prepared_like_a_benchmark_image(tmp_path: Path) -> None:
+    write_exif_rotated_jpeg(tmp_path / "rotated.jpg", size=(300, 100))
+    path = tmp_path / "vqa.jsonl"
+    path.write_text(json.dumps({"image": "rotated.jpg", "question": "Is it round?", "answer": "no"}) + "\n")
+    with OpenAIServer(vqa_script) as server:
+        backend = create_backend(BackendConfig(model="openai/vqa", base_url=server.base_url))
+        await vqa_accuracy(backend, read_vqa_file(path), image_options=ImageOptions(max_side=150))
+        await backend.aclose()
+        (sent,) = server.requests
+    url = sent["messages"][0]["content"][0]["image_url"]["url"]
+    assert url.startswith("data:image/jpeg;base64,")
+    sent_image = Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1])))
+    assert sent_image.size == (50, 150)  # turned upright by its EXIF tag, then capped at 150 px
+
+
+async def test_an_unusable_image_fails_before_any_request(tmp_path: Path) -> None:
+    (tmp_path / "fake.png").write_text("not a picture")
+    path = tmp_path / "vqa.jsonl"
+    path.write_text(json.dumps({"image": "fake.png", "question": "Is it round?", "answer": "no"}) + "\n")
+    with OpenAIServer(vqa_script) as server:
+        backend = create_backend(BackendConfig(model="openai/vqa", base_url=server.base_url))
+        with pytest.raises(AlignError, match=r"fake\.png: image not an image"):
+            await vqa_accuracy(backend, read_vqa_file(path))
+        await backend.aclose()
+        assert server.requests == []
 
 
 def test_bad_vqa_file(tmp_path: Path) -> None:

@@ -12,21 +12,28 @@ from crosseval.data.upstream import UPSTREAM_FILES, ensure_upstream, upstream_di
 from tests.data.conftest import StaticRoute, StaticServer
 
 
-def _serve_sample(server: StaticServer, cross_sample: Path) -> dict[str, bytes]:
+@pytest.fixture
+def release(
+    static_server: StaticServer, cross_sample: Path, monkeypatch: pytest.MonkeyPatch
+) -> dict[str, bytes]:
+    """The shared CROSS sample served as the upstream release under `/repo`, which the env var points at."""
     bodies: dict[str, bytes] = {}
     for rel in UPSTREAM_FILES:
         subset, setting = rel.split("/")[1:]
         body = (cross_sample / subset / setting).read_bytes()
         bodies[rel] = body
-        server.routes[f"/repo/{rel}"] = StaticRoute(body, content_type="text/plain; charset=utf-8")
+        static_server.routes[f"/repo/{rel}"] = StaticRoute(body, content_type="text/plain; charset=utf-8")
+    monkeypatch.setenv("CROSSEVAL_UPSTREAM_BASE_URL", f"{static_server.base_url}/repo")
     return bodies
 
 
 def test_downloads_the_four_files_once_with_checksums(
-    static_server: StaticServer, cross_sample: Path, monkeypatch: pytest.MonkeyPatch
+    static_server: StaticServer, release: dict[str, bytes], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    bodies = _serve_sample(static_server, cross_sample)
-    monkeypatch.setenv("CROSSEVAL_UPSTREAM_BASE_URL", f"{static_server.base_url}/repo/")
+    monkeypatch.setenv(
+        "CROSSEVAL_UPSTREAM_BASE_URL", f"{static_server.base_url}/repo/"
+    )  # a trailing slash too
+    bodies = release
     folder = ensure_upstream()
     assert folder == upstream_dir(f"{static_server.base_url}/repo")
     for rel, body in bodies.items():
@@ -39,10 +46,8 @@ def test_downloads_the_four_files_once_with_checksums(
 
 
 def test_load_benchmark_without_paths_reads_the_release(
-    static_server: StaticServer, cross_sample: Path, monkeypatch: pytest.MonkeyPatch
+    static_server: StaticServer, release: dict[str, bytes]
 ) -> None:
-    _serve_sample(static_server, cross_sample)
-    monkeypatch.setenv("CROSSEVAL_UPSTREAM_BASE_URL", f"{static_server.base_url}/repo")
     benchmark = load_benchmark()
     assert len(benchmark) == 67
     assert benchmark.images_root is None
@@ -53,10 +58,9 @@ def test_load_benchmark_without_paths_reads_the_release(
 
 
 def test_a_corrupted_cache_file_is_fetched_again(
-    static_server: StaticServer, cross_sample: Path, monkeypatch: pytest.MonkeyPatch
+    static_server: StaticServer, release: dict[str, bytes]
 ) -> None:
-    bodies = _serve_sample(static_server, cross_sample)
-    monkeypatch.setenv("CROSSEVAL_UPSTREAM_BASE_URL", f"{static_server.base_url}/repo")
+    bodies = release
     folder = ensure_upstream()
     (folder / UPSTREAM_FILES[0]).write_text("[]")
     ensure_upstream()

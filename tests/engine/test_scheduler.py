@@ -1,11 +1,12 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 
 import pytest
 
 from crosseval.engine.retry import RequestFailed, RetryPolicy
-from crosseval.engine.scheduler import Job, JobContext, run_jobs
+from crosseval.engine.scheduler import Job, JobContext, JobTally, RunSummary, run_jobs
 from crosseval.models.types import BackendError, GenerationRequest, Message
 from tests.engine.fakes import ScriptedBackend, always, ok
 
@@ -24,15 +25,14 @@ def calling_job(backend: ScriptedBackend) -> Job:
     return job
 
 
+async def quietly(jobs: Sequence[Job], *, max_connections: int) -> RunSummary:
+    """`run_jobs` with the fast retry policy and no progress bar."""
+    return await run_jobs(jobs, max_connections=max_connections, policy=FAST, label="t", show_progress=False)
+
+
 async def test_concurrency_is_bounded_and_every_job_runs() -> None:
     backend = ScriptedBackend(always(0.01))
-    summary = await run_jobs(
-        [calling_job(backend) for _ in range(40)],
-        max_connections=7,
-        policy=FAST,
-        label="t",
-        show_progress=False,
-    )
+    summary = await quietly([calling_job(backend) for _ in range(40)], max_connections=7)
 
     assert summary.statuses == {"ok": 40}
     assert summary.done == summary.total == 40
@@ -42,13 +42,7 @@ async def test_concurrency_is_bounded_and_every_job_runs() -> None:
 
 async def test_errors_and_retries_are_counted() -> None:
     backend = ScriptedBackend(lambda request, n: BackendError("server", "x") if n % 2 == 0 else ok())
-    summary = await run_jobs(
-        [calling_job(backend) for _ in range(10)],
-        max_connections=1,
-        policy=FAST,
-        label="t",
-        show_progress=False,
-    )
+    summary = await quietly([calling_job(backend) for _ in range(10)], max_connections=1)
 
     assert summary.statuses == {"ok": 10}
     assert summary.retries == 10
@@ -61,7 +55,7 @@ async def test_a_job_that_raises_is_counted_as_crashed_and_the_others_go_on() ->
 
     backend = ScriptedBackend(always(ok()))
     jobs = [calling_job(backend), broken, calling_job(backend)]
-    summary = await run_jobs(jobs, max_connections=2, policy=FAST, label="t", show_progress=False)
+    summary = await quietly(jobs, max_connections=2)
 
     assert summary.statuses == {"ok": 2, "crashed": 1}
     assert summary.crash_messages == ["ZeroDivisionError: oops"]
@@ -83,7 +77,7 @@ async def test_retrying_counts_requests_inside_a_retry_cycle() -> None:
         await context.call(backend, REQUEST)
         return "ok"
 
-    await run_jobs([job], max_connections=1, policy=FAST, label="t", show_progress=False)
+    await quietly([job], max_connections=1)
 
     assert seen == [0, 1]
     assert context_box[0].retrying == 0
@@ -127,3 +121,15 @@ async def test_progress_bar_renders_to_stderr(capsys: pytest.CaptureFixture[str]
 async def test_bad_concurrency_is_refused() -> None:
     with pytest.raises(ValueError, match="max_connections"):
         await run_jobs([], max_connections=0, policy=FAST, label="t")
+
+
+async def test_a_command_tally_adds_up_its_runs() -> None:
+    async def broken(context: JobContext) -> str:
+        raise ValueError("bad job")
+
+    backend = ScriptedBackend(lambda request, n: BackendError("server", "x") if n == 0 else ok())
+    tally = JobTally()
+    tally.add_run(await quietly([calling_job(backend), broken], max_connections=1))
+    tally.add_run(await quietly([calling_job(backend)], max_connections=1))
+    assert (tally.crashed, tally.attempts, tally.retries) == (1, 3, 1)
+    assert tally.crash_messages == ["ValueError: bad job"]

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 CHAT_TEMPLATE = (
     "{% for message in messages %}"
@@ -43,7 +44,6 @@ def build_tiny_llava(directory: Path, *, seed: int = 0) -> Path:
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import (
         CLIPVisionConfig,
-        LlamaConfig,
         LlavaConfig,
         LlavaForConditionalGeneration,
         LlavaImageProcessorPil,
@@ -90,18 +90,7 @@ def build_tiny_llava(directory: Path, *, seed: int = 0) -> Path:
         patch_size=8,
         projection_dim=32,
     )
-    text = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=512,
-        pad_token_id=tokenizer.pad_token_id,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-    )
+    text = _text_config(tokenizer)
     config = LlavaConfig(
         vision_config=vision,
         text_config=text,
@@ -115,4 +104,40 @@ def build_tiny_llava(directory: Path, *, seed: int = 0) -> Path:
     model.generation_config.eos_token_id = tokenizer.eos_token_id
     model.save_pretrained(directory)
     processor.save_pretrained(directory)
+    return directory
+
+
+def _text_config(tokenizer: Any) -> Any:
+    """The tiny Llama language model: the VLM's text tower, and the whole of the text-only model."""
+    from transformers import LlamaConfig
+
+    return LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=512,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )
+
+
+def build_tiny_text_model(directory: Path, tokenizer_from: Path) -> Path:
+    """A tiny random text-only Llama with the tokenizer and chat template of a tiny VLM folder.
+
+    The model a user may point a VLM command at by mistake: it has a chat template, but no vision tower.
+    """
+    import shutil
+
+    from transformers import AutoTokenizer, LlamaForCausalLM
+
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_from)
+    LlamaForCausalLM(_text_config(tokenizer)).save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    template = tokenizer_from / "chat_template.jinja"
+    if template.is_file():
+        shutil.copy(template, directory / template.name)
     return directory

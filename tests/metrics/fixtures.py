@@ -1,4 +1,4 @@
-"""Fixture runs written directly with `RunStore`: samples, generations and verdicts of known values.
+"""Judged fixture runs for the metrics and report tests: `tests.helpers.fake_run` plus a run manifest.
 
 `write_run` stores one generation per (sample, round) and one verdict per dimension, each decided
 by a callable, so a test states the values it expects and can compute its rates by hand. Samples
@@ -13,68 +13,34 @@ from pathlib import Path
 from typing import Any
 
 from crosseval.data.loaders import load_benchmark
-from crosseval.data.records import Domain, ImageRef, Sample, Setting, Subset
-from crosseval.engine.store import (
-    DIMENSIONS,
-    Dimension,
-    GenerationRecord,
-    RunStore,
-    VerdictRecord,
-    VerdictStatus,
+from crosseval.data.records import Sample
+from crosseval.engine.store import Dimension
+from tests.helpers.fake_run import (
+    FakeJudge,
+    ScoreFn,
+    ScoreOrStatus,
+    generation_key,
+    make_sample,
+    write_fake_run,
 )
 
-ScoreOrStatus = int | VerdictStatus | None
-"""0/1: an `ok` verdict with that score; a status: a verdict of that status; None: no verdict."""
-ScoreFn = Callable[[Sample, int, Dimension], ScoreOrStatus]
-
-_LANGUAGES = {
-    "Japan": "Japanese",
-    "Iran": "Persian",
-    "India": "Hindi",
-    "Mexico": "Spanish",
-    "Egypt": "Arabic",
-}
-
-
-def make_sample(
-    subset: Subset,
-    setting: Setting,
-    index: str,
-    *,
-    variant: int = 1,
-    domain: Domain = "shopping",
-    language: str | None = None,
-) -> Sample:
-    """A hand-made sample with the id scheme of `crosseval.data.records`."""
-    country = index.rsplit("_", 1)[0].replace("_", " ")
-    lang = "English" if setting == "english" else (language or _LANGUAGES.get(country, "Unknown"))
-    return Sample(
-        id=f"{subset}/{setting}/{variant}/{index}",
-        base_id=f"{subset}/{index}",
-        index=index,
-        subset=subset,
-        setting=setting,
-        variant=variant,
-        country=country,
-        language=lang,
-        prompt_text=f"query {subset} {index} {setting} {variant}",
-        english_query=f"query {subset} {index}",
-        norm=f"norm of {subset} {index}",
-        image=ImageRef(url=f"https://example.invalid/{subset}/{index}.jpg", name=f"{index}.jpg"),
-        domain=domain,
-        source_file=f"{subset}/{setting}.json",
-        position=0,
-        raw={"index": index},
-    )
+__all__ = [
+    "ScoreFn",
+    "ScoreOrStatus",
+    "constant",
+    "cross_sample_samples",
+    "generation_key",
+    "japan_2_fails_in_round_2",
+    "known_scores",
+    "make_sample",
+    "write_known_run",
+    "write_run",
+]
 
 
 def cross_sample_samples(root: Path) -> list[Sample]:
     """The samples of ../shared/cross-sample (exact upstream records), through the real loader."""
     return list(load_benchmark([root]).samples)
-
-
-def generation_key(model: str, sample: Sample, round_: int) -> str:
-    return f"gen|{model}|{sample.id}|{round_}"
 
 
 def write_run(
@@ -92,62 +58,26 @@ def write_run(
     tokens: tuple[int, int] = (100, 20),
     manifest: bool = True,
 ) -> Path:
-    """Writes (or adds to) a run: samples, generations (failed ones as errors) and verdicts.
+    """`write_fake_run` plus the manifest a run carries (unless `manifest=False`).
 
     Calling it again on the same directory with another `judge_config` adds a second judge
     configuration over the same generations.
     """
-    with RunStore.open(run_dir) as store:
-        store.put_samples(samples)
-        verdicts: list[VerdictRecord] = []
-        for sample in samples:
-            for round_ in rounds:
-                key = generation_key(model, sample, round_)
-                if failed(sample, round_):
-                    store.put_generation(
-                        GenerationRecord(
-                            key, sample.id, round_, model, "error", error="rate_limit 429: slow down"
-                        )
-                    )
-                    continue
-                store.put_generation(
-                    GenerationRecord(
-                        key,
-                        sample.id,
-                        round_,
-                        model,
-                        "ok",
-                        response=f"answer to {sample.id} in round {round_}",
-                        prompt_tokens=tokens[0],
-                        completion_tokens=tokens[1],
-                    )
-                )
-                for dimension in DIMENSIONS:
-                    value = score(sample, round_, dimension)
-                    if value is None:
-                        continue
-                    ok = value in (0, 1)
-                    verdicts.append(
-                        VerdictRecord(
-                            key=f"{judge_config}|{key}|{dimension}",
-                            generation_key=key,
-                            sample_id=sample.id,
-                            round=round_,
-                            dimension=dimension,
-                            judge_config=judge_config,
-                            judge_model=judge_model,
-                            protocol=protocol,
-                            status="ok" if ok else value,  # type: ignore[arg-type]
-                            score=int(value) if ok else None,
-                            raw=f"Reasoning. Score: {value}",
-                            prompt_tokens=50,
-                            completion_tokens=10,
-                            created_at=verdict_time,
-                        )
-                    )
-        store.put_verdicts(verdicts)
+    rounds = list(rounds)
+    judge = FakeJudge(judge_config, judge_model, protocol)
+    write_fake_run(
+        run_dir,
+        samples,
+        score,
+        model=model,
+        rounds=rounds,
+        failed=failed,
+        judge=judge,
+        tokens=tokens,
+        verdict_time=verdict_time,
+    )
     if manifest:
-        _merge_manifest(run_dir, samples, model, judge_config, judge_model, protocol, list(rounds))
+        _merge_manifest(run_dir, samples, model, judge_config, judge_model, protocol, rounds)
     return run_dir
 
 

@@ -2,7 +2,7 @@ import pytest
 
 from crosseval.engine.store import GenerationRecord, VerdictRecord
 from crosseval.metrics.observations import build_observations, latest_verdicts, reported_score
-from tests.metrics.fixtures import make_sample
+from tests.helpers.fake_run import make_sample, verdict
 
 SAMPLE = make_sample("casa", "english", "Japan_1")
 
@@ -10,19 +10,8 @@ SAMPLE = make_sample("casa", "english", "Japan_1")
 def _verdict(
     dimension: str, status: str, score: int | None, *, gen: str = "g1", at: str = "t1"
 ) -> VerdictRecord:
-    return VerdictRecord(
-        key=f"{gen}|{dimension}|{at}",
-        generation_key=gen,
-        sample_id=SAMPLE.id,
-        round=1,
-        dimension=dimension,  # type: ignore[arg-type]
-        judge_config="j",
-        judge_model="m",
-        protocol="paper",
-        status=status,  # type: ignore[arg-type]
-        score=score,
-        created_at=at,
-    )
+    outcome = score if status == "ok" else status
+    return verdict(gen, SAMPLE.id, 1, dimension, outcome, key=f"{gen}|{dimension}|{at}", created_at=at)  # type: ignore[arg-type]
 
 
 def test_violation_is_reported_as_compliance() -> None:

@@ -1,23 +1,12 @@
 from crosseval.engine.store import GenerationRecord, VerdictRecord
 from crosseval.metrics.unscored import count_unscored, error_kind
-from tests.metrics.fixtures import make_sample
+from tests.helpers.fake_run import make_sample, verdict
 
 SAMPLE = make_sample("casa", "english", "Japan_1")
 
 
 def _verdict(gen: str, dimension: str, status: str, score: int | None = None) -> VerdictRecord:
-    return VerdictRecord(
-        key=f"{gen}|{dimension}",
-        generation_key=gen,
-        sample_id=SAMPLE.id,
-        round=1,
-        dimension=dimension,  # type: ignore[arg-type]
-        judge_config="j",
-        judge_model="m",
-        protocol="paper",
-        status=status,  # type: ignore[arg-type]
-        score=score,
-    )
+    return verdict(gen, SAMPLE.id, 1, dimension, score if status == "ok" else status)  # type: ignore[arg-type]
 
 
 def test_counts_failed_generations_and_each_unscored_status() -> None:

@@ -18,7 +18,7 @@ pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
 from crosseval.models.hf import HFBackend, directory_sha256, generation_kwargs
-from tests.helpers.tiny_vlm import build_tiny_llava
+from tests.helpers.tiny_vlm import build_tiny_llava, build_tiny_text_model
 
 
 @pytest.fixture(scope="module")
@@ -165,21 +165,7 @@ def test_missing_chat_template_is_a_config_error(tiny_llava: Path, tmp_path: Pat
 
 
 def test_a_text_only_model_is_a_config_error(tmp_path: Path) -> None:
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    tiny = build_tiny_llava(tmp_path / "vlm")
-    text_only = tmp_path / "text-only"
-    config = LlamaConfig(
-        vocab_size=400,
-        hidden_size=16,
-        intermediate_size=32,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        num_key_value_heads=1,
-    )
-    LlamaForCausalLM(config).save_pretrained(text_only)
-    for name in ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja"):
-        shutil.copy(tiny / name, text_only / name)
+    text_only = build_tiny_text_model(tmp_path / "text-only", build_tiny_llava(tmp_path / "vlm"))
 
     with pytest.raises(ConfigError, match="vision-language model"):
         HFBackend(str(text_only))

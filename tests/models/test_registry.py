@@ -10,7 +10,7 @@ import pytest
 
 from crosseval.models.errors import ConfigError
 from crosseval.models.openai_compat import OpenAICompatBackend
-from crosseval.models.registry import PROVIDERS, BackendConfig, create_backend, split_model
+from crosseval.models.registry import PROVIDERS, BackendConfig, create_backend, open_backend, split_model
 from crosseval.models.types import GenerationRequest, Message, ModelBackend
 from tests.helpers.openai_server import OpenAIServer
 
@@ -186,3 +186,17 @@ def test_offline_vllm_without_vllm_says_what_to_do() -> None:
 
 def test_every_provider_is_listed() -> None:
     assert set(PROVIDERS) == {"openai", "vllm", "sglang", "ollama", "lmstudio", "openrouter", "gemini", "hf"}
+
+
+async def test_open_backend_closes_only_the_backend_it_created() -> None:
+    config = BackendConfig(model="openai/local", base_url="http://127.0.0.1:9/v1")
+    async with open_backend(config) as created:
+        assert isinstance(created, OpenAICompatBackend)
+        assert not created._client.is_closed()
+    assert created._client.is_closed()
+
+    given = create_backend(config)
+    async with open_backend(BackendConfig(model="hf/never/built"), given) as used:
+        assert used is given
+    assert isinstance(given, OpenAICompatBackend) and not given._client.is_closed()
+    await given.aclose()

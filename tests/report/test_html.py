@@ -23,9 +23,10 @@ from PIL import Image
 
 from crosseval.data.records import Sample
 from crosseval.engine.manifest import update_manifest
-from crosseval.engine.store import DIMENSIONS, GenerationRecord, RunStore, StoredImage, VerdictRecord
+from crosseval.engine.store import DIMENSIONS, Dimension
 from crosseval.report.html import ReportInputError, render_html_report, write_html_report
 from crosseval.report.summary import build_report
+from tests.helpers.fake_run import FakeJudge, ScoreOrStatus, fake_thumbnail_image, make_sample, write_fake_run
 
 MODEL_A = "openai/gpt-4o-mini"
 MODEL_B = "hf/tiny-llava <b>bold</b>"
@@ -45,29 +46,22 @@ def load_fixture_samples(cross_sample: Path) -> list[Sample]:
         for setting in ("english", "multilingual"):
             path = cross_sample / subset / f"{setting}.json"
             for position, record in enumerate(json.loads(path.read_text(encoding="utf-8"))):
-                index = record["index"]
-                country = record.get("country") or index.rsplit("_", 1)[0]
-                language = "English" if setting == "english" else record["language"].rstrip(".").strip()
+                country = record.get("country") or record["index"].rsplit("_", 1)[0]
                 samples.append(
-                    Sample(
-                        id=f"{subset}/{setting}/1/{index}",
-                        base_id=f"{subset}/{index}",
-                        index=index,
-                        subset=subset,
-                        setting=setting,
-                        variant=1,
+                    make_sample(
+                        subset,
+                        setting,
+                        record["index"],
+                        language=record.get("language", "").rstrip(".").strip(),
+                        domain="shopping" if subset == "casa" else "outdoor_activities",
                         country=country.replace("_", " "),
-                        language=language,
                         prompt_text=record["translated_query"]
                         if setting == "multilingual"
                         else record["query"],
                         english_query=record["query"],
-                        norm=record["violated_norm"]
-                        if subset == "casa"
-                        else record["violated_specific_norm"],
-                        image={"url": record["file_name"], "name": record["file_name"].rsplit("/", 1)[-1]},
+                        norm=record["violated_norm" if subset == "casa" else "violated_specific_norm"],
+                        image_url=record["file_name"],
                         item=record.get("item"),
-                        domain="shopping" if subset == "casa" else "outdoor_activities",
                         source_file=str(path),
                         position=position,
                         raw=record,
@@ -118,54 +112,36 @@ def write_fixture_run(
 ) -> None:
     """A run directory as the generate and judge phases leave it, plus its manifest."""
     no_image = samples[-1].id
-    with RunStore.open(run_dir) as store:
-        shas: dict[str, str] = {}
-        for sample in samples:
-            if sample.id == no_image:
-                continue
-            sha = hashlib.sha256(sample.image.url.encode()).hexdigest()
-            shas[sample.id] = sha
-            store.put_image(
-                StoredImage(sha, "image/png", 1024, 768, _thumbnail(sample.image.url, thumbnail_size))
-            )
-        store.put_samples(samples, shas)
-        for sample in samples:
-            for round_ in range(1, rounds + 1):
-                key = f"{model}|{sample.id}|{round_}"
-                if is_failed_generation(sample.id, model, round_):
-                    store.put_generation(
-                        GenerationRecord(
-                            key, sample.id, round_, model, "error", error="rate_limit 429: Too Many Requests"
-                        )
-                    )
-                    continue
-                response = f"[{model} r{round_}] Advice for {sample.item or 'this item'} in {sample.country}."
-                if sample.id == injection_sample_id(samples):
-                    response = INJECTION
-                store.put_generation(GenerationRecord(key, sample.id, round_, model, "ok", response=response))
-                verdicts = []
-                for dimension in DIMENSIONS:
-                    status, score = expected_outcome(sample.id, model, round_, dimension)
-                    verdicts.append(
-                        VerdictRecord(
-                            key=f"{key}|{dimension}",
-                            generation_key=key,
-                            sample_id=sample.id,
-                            round=round_,
-                            dimension=dimension,
-                            judge_config=JUDGE_CONFIG,
-                            judge_model="openai/gpt-4o-2024-08-06",
-                            protocol="paper",
-                            status=status,  # type: ignore[arg-type]
-                            score=score,
-                            reason=f"Reason {dimension} r{round_} for {sample.index}."
-                            if status == "ok"
-                            else None,
-                            raw="Well, it depends." if status in ("parse_error", "refused") else None,
-                            error="api_error 500: upstream failed" if status == "api_error" else None,
-                        )
-                    )
-                store.put_verdicts(verdicts)
+
+    def outcome(sample: Sample, round_: int, dimension: Dimension) -> ScoreOrStatus:
+        status, score = expected_outcome(sample.id, model, round_, dimension)
+        return score if status == "ok" else status  # type: ignore[return-value]
+
+    def response(sample: Sample, round_: int) -> str:
+        if sample.id == injection_sample_id(samples):
+            return INJECTION
+        return f"[{model} r{round_}] Advice for {sample.item or 'this item'} in {sample.country}."
+
+    write_fake_run(
+        run_dir,
+        samples,
+        outcome,
+        model=model,
+        rounds=range(1, rounds + 1),
+        failed=lambda sample, round_: is_failed_generation(sample.id, model, round_),
+        response=response,
+        judge=FakeJudge(JUDGE_CONFIG, "openai/gpt-4o-2024-08-06"),
+        image=lambda sample: (
+            None
+            if sample.id == no_image
+            else fake_thumbnail_image(sample, _thumbnail(sample.image.url, thumbnail_size), mime="image/png")
+        ),
+        verdict_fields=lambda sample, round_, dimension: (
+            {"reason": f"Reason {dimension} r{round_} for {sample.index}."}
+            if expected_outcome(sample.id, model, round_, dimension)[0] == "ok"
+            else {}
+        ),
+    )
     update_manifest(run_dir, "dataset", {"files": [{"path": "casa/english.json", "sha256": "d" * 64}]})
     update_manifest(
         run_dir,
@@ -322,6 +298,23 @@ def test_charts_cover_models_countries_and_languages(fixture_runs: Any) -> None:
         assert f">{language}</text>" in charts
     awareness = report["runs"][0]["overall"]["awareness"]
     assert f"{MODEL_A} · Awareness: {awareness['mean']:.1f}% [{awareness['ci_low']:.1f}, " in charts
+
+
+def test_the_language_chart_draws_the_reports_language_pairs(fixture_runs: Any) -> None:
+    run_dirs, _, report = fixture_runs
+    hindi = report["runs"][0]["language_pairs"]["Hindi"]
+    english, translated = hindi["english"]["education"], hindi["multilingual"]["education"]
+    assert english["mean"] is not None and translated["mean"] is not None
+    html = render_html_report(run_dirs, report=report)
+    for side, stat in (("English query", english), ("Translated query", translated)):
+        assert f"Hindi · Education · {side}: {stat['mean']:.1f}% " in html
+
+    only_persian = json.loads(json.dumps(report))
+    for run in only_persian["runs"]:
+        run["language_pairs"] = {"Persian": run["language_pairs"]["Persian"]}
+    charts = render_html_report(run_dirs, report=only_persian)
+    charts = charts[charts.index('<section id="charts"') : charts.index('<section id="samples"')]
+    assert ">Persian</text>" in charts and ">Hindi</text>" not in charts
 
 
 def test_write_html_report_writes_one_self_contained_file(fixture_runs: Any, tmp_path: Path) -> None:

@@ -147,3 +147,26 @@ def test_agreement_between_two_judge_configs_of_one_run(tmp_path: Path, cross_sa
         build_agreement(run_dir, judge_configs=["paper", "paper"])
     with pytest.raises(RunInputError, match="not both"):
         build_agreement(run_dir, run_dir, labels=tmp_path / "x.csv")
+
+
+def test_language_pairs_compare_the_same_items_in_english_and_in_translation(
+    tmp_path: Path, cross_sample: Path
+) -> None:
+    english_only_right = write_run(
+        tmp_path / "run", cross_sample_samples(cross_sample), lambda s, r, d: int(s.setting == "english")
+    )
+    run = build_report([english_only_right], bootstrap_reps=20)["runs"][0]
+    pairs = run["language_pairs"]
+    assert list(pairs) == ["Arabic", "Hindi", "Japanese", "Persian", "Spanish"]
+    # Hindi: only safeworld India_1 is translated, so India_2 and India_3 stay out of the English side.
+    assert pairs["Hindi"]["english"]["awareness"]["n"] == 3
+    assert pairs["Hindi"]["english"]["awareness"]["mean"] == 100.0
+    assert pairs["Hindi"]["multilingual"]["awareness"]["mean"] == 0.0
+    # Japanese: casa Japan_1..12 (no Japan_8) and safeworld Japan_1..4 on both sides, three rounds.
+    assert pairs["Japanese"]["english"]["education"]["n"] == 15 * 3
+    assert pairs["Japanese"]["multilingual"]["education"]["n"] == 15 * 3
+    # compliance = 1 - violation: the English answers "violate", the translated ones do not.
+    assert pairs["Persian"]["english"]["compliance"]["mean"] == 0.0
+    assert pairs["Persian"]["multilingual"]["compliance"]["mean"] == 100.0
+    # The existing language breakdown is kept as it was: every English-setting sample under "English".
+    assert run["breakdowns"]["language"]["English"]["awareness"]["n"] == (25 + 13) * 3

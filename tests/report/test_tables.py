@@ -74,6 +74,32 @@ def test_markdown_shows_overall_unscored_and_breakdowns(report: dict[str, Any]) 
     assert japan[2].startswith("100.0")
 
 
+def test_markdown_pairs_each_translated_language_with_its_english_items(report: dict[str, Any]) -> None:
+    markdown = render_markdown(report)
+    header, *rows = _table_after(markdown, "## English vs translated query, by language")
+    assert header == [
+        "Model",
+        "Language",
+        "Query",
+        "Awareness",
+        "Education",
+        "Compliance",
+        "Helpfulness",
+        "n",
+    ]
+    languages = ["Arabic", "Hindi", "Japanese", "Persian", "Spanish"]
+    assert [r[:3] for r in rows[:10]] == [
+        ["openai/model-a", language, query] for language in languages for query in ("English", "Translated")
+    ]
+    pairs = report["runs"][0]["language_pairs"]["Japanese"]
+    japanese_english = next(r for r in rows if r[:3] == ["openai/model-a", "Japanese", "English"])
+    assert japanese_english[3] == format_stat(pairs["english"]["awareness"])
+    assert japanese_english[3].startswith("100.0")  # known_scores: awareness is 1 for Japan
+    assert japanese_english[-1] == str(pairs["english"]["awareness"]["n"])
+    persian = next(r for r in rows if r[:3] == ["openai/model-a", "Persian", "Translated"])
+    assert persian[6] == "–"  # helpfulness of Iran is all parse errors: nothing scored
+
+
 def test_interval_style(report: dict[str, Any]) -> None:
     markdown = render_markdown(report, style="interval")
     assert "mean [low, high]" in markdown

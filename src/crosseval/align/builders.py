@@ -7,7 +7,7 @@ guard first; what it removes is listed on the card.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
@@ -36,18 +36,21 @@ from crosseval.align.importers import (
 )
 from crosseval.align.leakage import LeakageGuard, LeakageHit
 from crosseval.align.records_io import file_sha256, iter_records
+from crosseval.data.images import ImageOptions
 
 SplitChoice = Literal["overlapped", "exclusive", "all"]
 
 
 @dataclass(frozen=True)
 class BuildOptions:
-    """What every builder shares: the guard, where to write, and the command line for the card."""
+    """What every builder shares: the guard, where to write, the command line for the card, and how
+    images of norms files are prepared (as `crosseval generate` prepares benchmark images)."""
 
     out_dir: Path
     guard: LeakageGuard | None
     command: str
     overwrite: bool = False
+    image_options: ImageOptions = field(default_factory=ImageOptions)
 
 
 def now_utc() -> str:

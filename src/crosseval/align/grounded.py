@@ -13,18 +13,17 @@ reasons and leaves no folder behind.
 
 from __future__ import annotations
 
-import hashlib
-import io
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from crosseval.align.builders import BuildOptions, new_card, record_leak
 from crosseval.align.dataset import DatasetCard, DatasetWriter, SourceFile, count_by, read_card
 from crosseval.align.errors import AlignError
 from crosseval.align.examples import DpoExample, SftExample, assistant_message, user_message
+from crosseval.align.images import image_suffix, prepare_image_file
 from crosseval.align.norms import NormRecord
 from crosseval.align.prompts import grounded_messages, looks_like_refusal, unconsidered_messages
 from crosseval.align.records_io import file_sha256
@@ -98,19 +97,9 @@ class _Outcome:
     reason: str | None = None
     detail: str = ""
 
-
-def prepare_image_file(path: Path) -> PreparedImage:
-    """An image file as the judge and teacher receive it: its bytes, MIME type, sha256 and size."""
-    from PIL import Image, UnidentifiedImageError
-
-    data = path.read_bytes()
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            mime = Image.MIME.get(image.format or "", "application/octet-stream")
-            width, height = image.size
-    except UnidentifiedImageError as exc:
-        raise AlignError(f"{path}: not an image file") from exc
-    return PreparedImage(data, mime, hashlib.sha256(data).hexdigest(), width, height)
+    def rejected_as(self, side: str) -> _Outcome:
+        """The same rejection, its reason naming the side of a pair it hit (`chosen:...`)."""
+        return _Outcome(reason=f"{side}:{self.reason}", detail=self.detail)
 
 
 def judge_problem(verdicts: Mapping[Dimension, Verdict], target: Mapping[Dimension, int]) -> str | None:
@@ -145,6 +134,41 @@ async def _teach(
     return result.text.strip(), "", ""
 
 
+def _grounded_prompt(scenario: Scenario, image: PreparedImage | None) -> list[Message]:
+    return grounded_messages(
+        prompt=scenario.prompt,
+        norm=scenario.norm,
+        country=scenario.country,
+        item=scenario.item or "",
+        image=image,
+    )
+
+
+async def _answer_passing(
+    ctx: JobContext,
+    models: GroundingModels,
+    scenario: Scenario,
+    image: PreparedImage | None,
+    messages: list[Message],
+    target: Mapping[Dimension, int],
+) -> _Outcome:
+    """The teacher's answer to `messages` (in `texts["answer"]`), kept only when the judge scores it `target`."""
+    answer, reason, detail = await _teach(ctx, models, messages)
+    if answer is None:
+        return _Outcome(reason=reason, detail=detail)
+    problem = await _verify(ctx, models, scenario, image, answer, target)
+    if problem is not None:
+        return _Outcome(reason=problem, detail=answer[:200])
+    return _Outcome(texts={"answer": answer})
+
+
+async def _safe_answer(
+    ctx: JobContext, models: GroundingModels, scenario: Scenario, image: PreparedImage | None
+) -> _Outcome:
+    """A culturally grounded answer from the teacher that the judge scores safe on all four dimensions."""
+    return await _answer_passing(ctx, models, scenario, image, _grounded_prompt(scenario, image), SAFE_TARGET)
+
+
 async def _verify(
     ctx: JobContext,
     models: GroundingModels,
@@ -169,18 +193,20 @@ class _Build:
         self.writer = writer
         self.kept: list[Scenario] = []
         self.images: dict[str, tuple[PreparedImage, str]] = {}
+        card.settings["image_options"] = options.image_options.identity()
         for scenario in scenarios:
-            image_sha = None
+            image_checks: list[tuple[str | None, str | None]] = [(None, scenario.image_url)]
             if scenario.image_path is not None:
-                prepared = prepare_image_file(scenario.image_path)
-                relative, image_sha = writer.add_image_bytes(
-                    prepared.data, scenario.image_path.suffix.lower()
-                )
+                prepared = prepare_image_file(scenario.image_path, options.image_options)
+                relative, _ = writer.add_image_bytes(prepared.data, image_suffix(prepared))
                 self.images[scenario.id] = (prepared, relative)
+                # The guard knows CROSS images by the sha256 of their files; preparation may change the bytes.
+                image_checks = [
+                    (file_sha256(scenario.image_path), scenario.image_url),
+                    (prepared.sha256, None),
+                ]
             if options.guard is not None:
-                hit = options.guard.check(
-                    {"norm": scenario.norm, "query": scenario.prompt}, [(image_sha, scenario.image_url)]
-                )
+                hit = options.guard.check({"norm": scenario.norm, "query": scenario.prompt}, image_checks)
                 if hit is not None:
                     record_leak(card.leakage, scenario.id, hit)
                     continue
@@ -218,6 +244,10 @@ class _Build:
                 message = summary.crash_messages[0] if summary.crash_messages else "unknown"
                 self.outcomes[scenario.id] = _Outcome(reason="crashed", detail=message)
 
+    def passed(self) -> list[tuple[Scenario, _Outcome]]:
+        """The kept scenarios whose job succeeded, in input order, with their outcomes."""
+        return [(s, self.outcomes[s.id]) for s in self.kept if self.outcomes[s.id].reason is None]
+
     def record_rejections(self) -> None:
         reasons: Counter[str] = Counter()
         for scenario in self.kept:
@@ -253,6 +283,21 @@ class _Build:
         )
 
 
+def _new_card(
+    kind: Literal["sft", "dpo"],
+    builder: str,
+    options: BuildOptions,
+    sources: list[SourceFile],
+    models: GroundingModels | None,
+    settings: dict[str, Any],
+) -> DatasetCard:
+    """The card of a grounded build: which models wrote and judged it, and what it kept."""
+    card = new_card(kind, builder, options, sources)
+    card.models = models.identities() if models is not None else {}
+    card.settings = settings
+    return card
+
+
 def _describe(reasons: Mapping[str, int]) -> str:
     return ", ".join(f"{reason}: {count}" for reason, count in reasons.items())
 
@@ -263,35 +308,16 @@ async def build_safety_sft(
     """Culturally grounded SFT answers from a teacher, kept only when the judge scores them safe on all four."""
     if models.teacher is None:
         raise AlignError("safety SFT needs a teacher model (--teacher)")
-    card = new_card("sft", "safety", options, sources)
-    card.models = models.identities()
-    card.settings = {"keep_when": SAFE_TARGET}
+    card = _new_card("sft", "safety", options, sources, models, {"keep_when": SAFE_TARGET})
     with DatasetWriter(options.out_dir, overwrite=options.overwrite) as writer:
         build = _Build(scenarios, options, card, writer)
 
         async def job(ctx: JobContext, scenario: Scenario) -> _Outcome:
-            image = build.image(scenario)
-            messages = grounded_messages(
-                prompt=scenario.prompt,
-                norm=scenario.norm,
-                country=scenario.country,
-                item=scenario.item or "",
-                image=image,
-            )
-            answer, reason, detail = await _teach(ctx, models, messages)
-            if answer is None:
-                return _Outcome(reason=reason, detail=detail)
-            problem = await _verify(ctx, models, scenario, image, answer, SAFE_TARGET)
-            if problem is not None:
-                return _Outcome(reason=problem, detail=answer[:200])
-            return _Outcome(texts={"answer": answer})
+            return await _safe_answer(ctx, models, scenario, build.image(scenario))
 
         await build.run(job, models, "safety SFT")
         build.record_rejections()
-        for scenario in build.kept:
-            outcome = build.outcomes[scenario.id]
-            if outcome.reason is not None:
-                continue
+        for scenario, outcome in build.passed():
             images = build.image_refs(scenario)
             writer.add(
                 SftExample(
@@ -305,9 +331,7 @@ async def build_safety_sft(
                 )
             )
         build.fail_if_empty("write")
-        card.counts = {
-            "country": count_by([s.country for s in build.kept if build.outcomes[s.id].reason is None])
-        }
+        card.counts = {"country": count_by([s.country for s, _ in build.passed()])}
         writer.finish(card)
     return read_card(options.out_dir)
 
@@ -318,46 +342,26 @@ async def build_dpo_from_teacher(
     """Pairs from one teacher asked twice: with cultural grounding (chosen) and without it (rejected)."""
     if models.teacher is None:
         raise AlignError("DPO pairs from norms need a teacher model (--teacher)")
-    card = new_card("dpo", "dpo-teacher", options, sources)
-    card.models = models.identities()
-    card.settings = {"chosen_when": SAFE_TARGET, "rejected_when": UNSAFE_TARGET}
+    settings = {"chosen_when": SAFE_TARGET, "rejected_when": UNSAFE_TARGET}
+    card = _new_card("dpo", "dpo-teacher", options, sources, models, settings)
     with DatasetWriter(options.out_dir, overwrite=options.overwrite) as writer:
         build = _Build(scenarios, options, card, writer)
 
         async def job(ctx: JobContext, scenario: Scenario) -> _Outcome:
             image = build.image(scenario)
-            safe_messages = grounded_messages(
-                prompt=scenario.prompt,
-                norm=scenario.norm,
-                country=scenario.country,
-                item=scenario.item or "",
-                image=image,
-            )
-            chosen, reason, detail = await _teach(ctx, models, safe_messages)
-            if chosen is None:
-                return _Outcome(reason=f"chosen:{reason}", detail=detail)
-            rejected, reason, detail = await _teach(
-                ctx, models, unconsidered_messages(prompt=scenario.prompt, image=image)
-            )
-            if rejected is None:
-                return _Outcome(reason=f"rejected:{reason}", detail=detail)
-            problem = await _verify(ctx, models, scenario, image, chosen, SAFE_TARGET)
-            if problem is not None:
-                return _Outcome(reason=f"chosen:{problem}", detail=chosen[:200])
-            problem = await _verify(ctx, models, scenario, image, rejected, UNSAFE_TARGET)
-            if problem is not None:
-                return _Outcome(reason=f"rejected:{problem}", detail=rejected[:200])
-            return _Outcome(texts={"chosen": chosen, "rejected": rejected})
+            chosen = await _safe_answer(ctx, models, scenario, image)
+            if chosen.reason is not None:
+                return chosen.rejected_as("chosen")
+            unconsidered = unconsidered_messages(prompt=scenario.prompt, image=image)
+            rejected = await _answer_passing(ctx, models, scenario, image, unconsidered, UNSAFE_TARGET)
+            if rejected.reason is not None:
+                return rejected.rejected_as("rejected")
+            return _Outcome(texts={"chosen": chosen.texts["answer"], "rejected": rejected.texts["answer"]})
 
         await build.run(job, models, "DPO pairs")
         build.record_rejections()
-        for scenario in build.kept:
-            outcome = build.outcomes[scenario.id]
-            if outcome.reason is None:
-                images = build.image_refs(scenario)
-                writer.add(
-                    _pair(scenario, images, outcome.texts["chosen"], outcome.texts["rejected"], scenario.meta)
-                )
+        for scenario, outcome in build.passed():
+            writer.add(_pair(scenario, build.image_refs(scenario), outcome.texts, scenario.meta))
         build.fail_if_empty("pair")
         card.counts = {"country": count_by([e.meta.get("country") for e in writer.examples])}
         writer.finish(card)
@@ -365,13 +369,13 @@ async def build_dpo_from_teacher(
 
 
 def _pair(
-    scenario: Scenario, images: list[str], chosen: str, rejected: str, meta: dict[str, Any]
+    scenario: Scenario, images: list[str], texts: Mapping[str, str], meta: dict[str, Any]
 ) -> DpoExample:
     return DpoExample(
         id=scenario.id,
         prompt=[user_message(scenario.prompt, images=len(images))],
-        chosen=[assistant_message(chosen)],
-        rejected=[assistant_message(rejected)],
+        chosen=[assistant_message(texts["chosen"])],
+        rejected=[assistant_message(texts["rejected"])],
         images=images,
         meta=meta,
     )
@@ -434,9 +438,8 @@ async def build_dpo_from_run(
         by_sample.setdefault(generation.sample_id, {}).setdefault(label, []).append(key)
     store_file = run_dir / STORE_FILENAME
     sources = [SourceFile(path=str(store_file), sha256=file_sha256(store_file), records=len(generations))]
-    card = new_card("dpo", "dpo-run", options, sources)
-    card.models = models.identities() if models is not None else {}
-    card.settings = {"judge_config": config, "chosen_when": SAFE_TARGET, "rejected_when": UNSAFE_TARGET}
+    settings = {"judge_config": config, "chosen_when": SAFE_TARGET, "rejected_when": UNSAFE_TARGET}
+    card = _new_card("dpo", "dpo-run", options, sources, models, settings)
     scenarios = [_scenario_from_sample(s) for s in samples if "unsafe" in by_sample.get(s.id, {})]
     skipped = len(samples) - len(scenarios)
     with DatasetWriter(options.out_dir, overwrite=options.overwrite) as writer:
@@ -460,23 +463,12 @@ async def build_dpo_from_run(
                 return _Outcome(
                     reason="no_safe_answer", detail="no judged-safe answer in the run and no teacher"
                 )
-            image = build.image(scenario)
-            messages = grounded_messages(
-                prompt=scenario.prompt,
-                norm=scenario.norm,
-                country=scenario.country,
-                item=scenario.item or "",
-                image=image,
-            )
-            chosen, reason, detail = await _teach(ctx, models, messages)
-            if chosen is None:
-                return _Outcome(reason=f"chosen:{reason}", detail=detail)
-            problem = await _verify(ctx, models, scenario, image, chosen, SAFE_TARGET)
-            if problem is not None:
-                return _Outcome(reason=f"chosen:{problem}", detail=chosen[:200])
+            chosen = await _safe_answer(ctx, models, scenario, build.image(scenario))
+            if chosen.reason is not None:
+                return chosen.rejected_as("chosen")
             return _Outcome(
                 texts={
-                    "chosen": chosen,
+                    "chosen": chosen.texts["answer"],
                     "rejected": rejected,
                     "chosen_from": "teacher",
                     "rejected_from": rejected_key,
@@ -485,22 +477,9 @@ async def build_dpo_from_run(
 
         await build.run(job, models, "DPO pairs")
         build.record_rejections()
-        for scenario in build.kept:
-            outcome = build.outcomes[scenario.id]
-            if outcome.reason is None:
-                meta = scenario.meta | {
-                    "chosen_from": outcome.texts["chosen_from"],
-                    "rejected_from": outcome.texts["rejected_from"],
-                }
-                writer.add(
-                    _pair(
-                        scenario,
-                        build.image_refs(scenario),
-                        outcome.texts["chosen"],
-                        outcome.texts["rejected"],
-                        meta,
-                    )
-                )
+        for scenario, outcome in build.passed():
+            origins = {side: outcome.texts[side] for side in ("chosen_from", "rejected_from")}
+            writer.add(_pair(scenario, build.image_refs(scenario), outcome.texts, scenario.meta | origins))
         if not scenarios:
             raise AlignError(f"{run_dir}: no generation in the run was judged a violation: no pairs to build")
         build.fail_if_empty("pair")

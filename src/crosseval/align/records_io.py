@@ -3,21 +3,15 @@
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from crosseval.align.errors import AlignError
+from crosseval.data.upstream import sha256_file as file_sha256
 
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+__all__ = ["file_sha256", "iter_records", "optional_text", "required_text"]
 
 
 def iter_records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:

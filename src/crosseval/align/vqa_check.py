@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from crosseval.align.errors import AlignError
-from crosseval.align.grounded import prepare_image_file
+from crosseval.align.images import prepare_image_file
 from crosseval.align.records_io import iter_records, required_text
+from crosseval.data.images import ImageOptions
 from crosseval.data.prepared_image import PreparedImage
 from crosseval.engine.retry import RequestFailed, RetryPolicy
 from crosseval.engine.scheduler import Job, JobContext, run_jobs
@@ -90,16 +91,22 @@ async def vqa_accuracy(
     max_connections: int = 8,
     max_tokens: int = 32,
     show_progress: bool = False,
+    image_options: ImageOptions | None = None,
 ) -> VqaResult:
-    """Asks every question (greedy, short answers) and scores exact matches."""
+    """Asks every question (greedy, short answers) and scores exact matches.
+
+    Images are prepared as `crosseval generate` prepares them (`image_options`, its defaults when None),
+    so the base and the tuned model are measured on the bytes they would be evaluated with.
+    """
     result = VqaResult()
     images: dict[Path, PreparedImage] = {}
+    for item in items:  # before any request: an unusable image is the file's fault, named up front
+        if item.image not in images:
+            images[item.image] = prepare_image_file(item.image, image_options)
     params = GenerationParams(temperature=0.0, max_tokens=max_tokens)
 
     def make(item: VqaItem) -> Job:
         async def job(ctx: JobContext) -> str:
-            if item.image not in images:
-                images[item.image] = prepare_image_file(item.image)
             message = Message("user", f"{item.question}\n{VQA_INSTRUCTION}", (images[item.image],))
             try:
                 answer, _ = await ctx.call(backend, GenerationRequest((message,), params))

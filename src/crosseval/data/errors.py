@@ -71,23 +71,10 @@ class DataError(Exception):
 
     @classmethod
     def from_problem(cls, problem: DataProblem) -> DataError:
-        return cls(
-            problem.file,
-            problem.problem,
-            position=problem.position,
-            index=problem.index,
-            field=problem.field,
-            line=problem.line,
-            column=problem.column,
-        )
+        where = {k: v for k, v in problem.as_dict().items() if k not in ("file", "problem", "severity")}
+        return cls(problem.file, problem.problem, **where)
 
     def to_problem(self) -> DataProblem:
         return DataProblem(
-            file=self.file,
-            problem=self.problem,
-            position=self.position,
-            index=self.index,
-            field=self.field,
-            line=self.line,
-            column=self.column,
+            self.file, self.problem, self.position, self.index, self.field, self.line, self.column
         )

@@ -119,21 +119,36 @@ def prepare_image_bytes(data: bytes, options: ImageOptions) -> PreparedImage:
     return PreparedImage(encoded, mime, hashlib.sha256(encoded).hexdigest(), image.width, image.height)
 
 
-def check_image_file(path: Path, options: ImageOptions) -> str | None:
-    """What is wrong with a local image file (missing, over the cap, not an image, truncated), or None."""
+def prepare_image_file(path: Path, options: ImageOptions) -> PreparedImage:
+    """A local image file as a request carries it (see `prepare_image_bytes`), the file's size capped first.
+
+    Raises `ImageError` naming the file and what is wrong (missing, over the cap, unreadable, not an image).
+    """
     try:
         size = path.stat().st_size
-    except OSError:
-        return "missing"
-    if size > options.max_download_bytes:
-        return f"over the size cap ({size} > {options.max_download_bytes} bytes)"
-    try:
-        prepare_image_bytes(path.read_bytes(), options)
-    except ValueError as exc:
-        return str(exc)
     except OSError as exc:
-        return f"cannot read: {exc.strerror or exc}"
+        raise ImageError(str(path), "missing") from exc
+    if size > options.max_download_bytes:
+        raise ImageError(str(path), f"over the size cap ({size} > {options.max_download_bytes} bytes)")
+    try:
+        return prepare_image_bytes(path.read_bytes(), options)
+    except ValueError as exc:
+        raise ImageError(str(path), str(exc)) from exc
+    except OSError as exc:
+        raise ImageError(str(path), f"cannot read: {exc.strerror or exc}") from exc
+
+
+def check_image_file(path: Path, options: ImageOptions) -> str | None:
+    """What is wrong with a local image file (missing, over the size cap, not an image, truncated), or None."""
+    try:
+        prepare_image_file(path, options)
+    except ImageError as exc:
+        return exc.problem
     return None
+
+
+MIME_SUFFIXES: dict[str, str] = {"image/png": ".png", "image/jpeg": ".jpg"}
+"""The file suffix of each MIME type `prepare_image_bytes` produces."""
 
 
 def thumbnail_jpeg(image: PreparedImage, max_side: int = 256) -> bytes:
@@ -237,11 +252,6 @@ class ImageResolver:
             stat = path.stat()
         except OSError as exc:
             raise self._error(sample, f"image missing: {path}") from exc
-        if stat.st_size > self.options.max_download_bytes:
-            raise self._error(
-                sample,
-                f"image {path} is over the size cap ({stat.st_size} > {self.options.max_download_bytes} bytes)",
-            )
         key = (str(path), stat.st_mtime_ns, stat.st_size, tuple(sorted(self.options.identity().items())))
         found = _MEMO.get(key)
         if found is not None:
@@ -251,11 +261,9 @@ class ImageResolver:
             if found is not None:
                 return found
             try:
-                prepared = prepare_image_bytes(path.read_bytes(), self.options)
-            except ValueError as exc:
-                raise self._error(sample, f"image {path}: {exc}") from exc
-            except OSError as exc:
-                raise self._error(sample, f"cannot read image {path}: {exc.strerror or exc}") from exc
+                prepared = prepare_image_file(path, self.options)
+            except ImageError as exc:
+                raise self._error(sample, f"image {path}: {exc.problem}") from exc
             _MEMO.put(key, prepared)
             return prepared
 

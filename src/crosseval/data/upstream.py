@@ -41,11 +41,9 @@ def upstream_dir(base_url: str | None = None, root: Path | None = None) -> Path:
 
 
 def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
+    """The sha256 of a file's bytes, read in chunks (data files and images can be large)."""
     with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def atomic_write(path: Path, data: bytes) -> None:

@@ -1,18 +1,22 @@
 """Export a run's stored rows as JSONL or Parquet: one row per sample and round.
 
 `generation_rows` reads the rows, `write_rows` writes any list of flat rows in either format; other
-exports (the judge's verdicts) reuse `write_rows` with their own row builder.
+exports (the judge's verdicts) reuse `open_run_store`, `record_row` and `write_rows` with their own
+columns.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any, Literal
 
-from crosseval.engine.store import RunStore
+from crosseval.data.records import Sample
+from crosseval.engine.store import GenerationRecord, RunStore, VerdictRecord
 
 ExportFormat = Literal["jsonl", "parquet"]
 EXPORT_FORMATS: tuple[ExportFormat, ...] = ("jsonl", "parquet")
@@ -41,8 +45,32 @@ GENERATION_COLUMNS: tuple[str, ...] = (
 )
 
 
+SAMPLE_COLUMNS: tuple[str, ...] = ("base_id", "subset", "setting", "variant", "country", "language")
+"""What an exported row tells of its sample (None for each when the run lacks the sample)."""
+
+
 class ExportError(Exception):
     """A run directory that cannot be exported (no store, unknown format)."""
+
+
+@contextmanager
+def open_run_store(run_dir: Path) -> Iterator[RunStore]:
+    """The store of `run_dir`, or an `ExportError` naming the path when there is none."""
+    if not RunStore.exists(run_dir):
+        raise ExportError(f"{run_dir}: no run store here (expected {Path(run_dir) / 'run.sqlite'})")
+    with RunStore.open(run_dir) as store:
+        yield store
+
+
+def record_row(
+    record: GenerationRecord | VerdictRecord,
+    sample: Sample | None,
+    renamed: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """A stored record as a flat row: its fields (`renamed` maps field -> column) and its sample's metadata."""
+    row = {(renamed or {}).get(name, name): value for name, value in dataclasses.asdict(record).items()}
+    row.update({column: getattr(sample, column) if sample else None for column in SAMPLE_COLUMNS})
+    return row
 
 
 def generation_rows(run_dir: Path) -> list[dict[str, Any]]:
@@ -51,36 +79,11 @@ def generation_rows(run_dir: Path) -> list[dict[str, Any]]:
     When a (sample, round) has rows under several keys (its image or text changed between commands),
     only the most recently written one is kept (the store lists them oldest first).
     """
-    run_dir = Path(run_dir)
-    if not RunStore.exists(run_dir):
-        raise ExportError(f"{run_dir}: no run store here (expected {run_dir / 'run.sqlite'})")
-    with RunStore.open(run_dir) as store:
+    with open_run_store(Path(run_dir)) as store:
         samples = {s.id: s for s in store.samples()}
         latest: dict[tuple[str, int], dict[str, Any]] = {}
         for record in store.generations():
-            sample = samples.get(record.sample_id)
-            latest[(record.sample_id, record.round)] = {
-                "sample_id": record.sample_id,
-                "base_id": sample.base_id if sample else None,
-                "round": record.round,
-                "status": record.status,
-                "response": record.response,
-                "error": record.error,
-                "error_kind": record.error_kind,
-                "subset": sample.subset if sample else None,
-                "setting": sample.setting if sample else None,
-                "variant": sample.variant if sample else None,
-                "country": sample.country if sample else None,
-                "language": sample.language if sample else None,
-                "model": record.model,
-                "finish_reason": record.finish_reason,
-                "prompt_tokens": record.prompt_tokens,
-                "completion_tokens": record.completion_tokens,
-                "latency_s": record.latency_s,
-                "attempts": record.attempts,
-                "created_at": record.created_at,
-                "key": record.key,
-            }
+            latest[(record.sample_id, record.round)] = record_row(record, samples.get(record.sample_id))
     return [latest[k] for k in sorted(latest)]
 
 

@@ -30,9 +30,9 @@ from crosseval.data.records import Sample
 from crosseval.engine.keys import canonical_json, request_key
 from crosseval.engine.manifest import package_info, read_manifest, update_manifest
 from crosseval.engine.retry import RequestFailed, RetryPolicy
-from crosseval.engine.scheduler import Job, JobContext, run_jobs
-from crosseval.engine.store import GenerationRecord, RunStore, StoredImage, utc_now
-from crosseval.models.registry import BackendConfig, create_backend
+from crosseval.engine.scheduler import Job, JobContext, JobTally, run_jobs
+from crosseval.engine.store import GenerationRecord, GenerationStatus, RunStore, StoredImage, utc_now
+from crosseval.models.registry import BackendConfig, open_backend
 from crosseval.models.types import BackendError, GenerationParams, GenerationRequest, Message, ModelBackend
 
 IMAGE_ERROR_KIND = "image"
@@ -84,7 +84,7 @@ class TokenEstimate:
 
 
 @dataclass
-class GenerationSummary:
+class GenerationSummary(JobTally):
     run_dir: Path
     model: str
     requests: int
@@ -94,10 +94,6 @@ class GenerationSummary:
     ok: int = 0
     errors: Counter[str] = field(default_factory=Counter)
     """Requests of this command that ended as stored errors, by error kind."""
-    crashed: int = 0
-    """Requests whose job raised an unexpected exception (a bug): nothing stored, a rerun retries them."""
-    crash_messages: list[str] = field(default_factory=list)
-    retries: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
     wall_s: float = 0.0
@@ -124,6 +120,12 @@ class _Planned:
     sample: Sample
     round: int
     request: GenerationRequest
+
+    def record(self, model: str, status: GenerationStatus, attempts: int, **outcome: Any) -> GenerationRecord:
+        """This request's stored outcome: `outcome` holds the response and usage, or the error."""
+        return GenerationRecord(
+            self.key, self.sample.id, self.round, model, status, attempts=attempts, **outcome
+        )
 
 
 def public_url(url: str | None) -> str | None:
@@ -201,13 +203,10 @@ class _ImageBook:
     def for_key(self, sample: Sample) -> PreparedImage | None:
         """An image good enough to compute keys (possibly without bytes); `None` when it cannot be loaded."""
         source = self.source_key(sample)
-        if source in self._loaded:
-            return self._loaded[source]
-        if source in self.failures:
-            return None
-        sha = self._memo.get(source)
-        if sha is not None and sha in self._stored:
-            return _unloaded(self._stored[sha])
+        if source not in self._loaded and source not in self.failures:
+            sha = self._memo.get(source)
+            if sha is not None and sha in self._stored:
+                return _unloaded(self._stored[sha])
         return self.loaded(sample)
 
     def loaded(self, sample: Sample) -> PreparedImage | None:
@@ -329,11 +328,20 @@ async def run_generation(
         raise GenerationConfigError(f"--rounds must be at least 1, got {config.rounds}")
     if config.max_connections < 1:
         raise GenerationConfigError(f"--max-connections must be at least 1, got {config.max_connections}")
-    run_dir = Path(run_dir)
     started = time.monotonic()
-    owns_backend = backend is None
-    if backend is None:
-        backend = create_backend(_backend_config(config))
+    async with open_backend(_backend_config(config), backend) as model:
+        return await _generate(samples, Path(run_dir), config, images_root, dataset_files, model, started)
+
+
+async def _generate(
+    samples: Sequence[Sample],
+    run_dir: Path,
+    config: GenerationConfig,
+    images_root: Path | None,
+    dataset_files: Sequence[DataFileInfo],
+    backend: ModelBackend,
+    started: float,
+) -> GenerationSummary:
     store: RunStore | None = None
     try:
         dataset = _dataset_section(dataset_files)
@@ -378,8 +386,6 @@ async def run_generation(
     finally:
         if store is not None:
             store.close()
-        if owns_backend:
-            await backend.aclose()
 
 
 def _needs_sending(status: str | None, retry_errors: bool) -> bool:
@@ -482,9 +488,7 @@ async def _send(
         label=f"generate {config.model}",
         show_progress=config.show_progress,
     )
-    summary.crashed = run.statuses.get("crashed", 0)
-    summary.crash_messages = list(run.crash_messages)
-    summary.retries = run.retries
+    summary.add_run(run)
 
 
 def _store_error(
@@ -498,18 +502,7 @@ def _store_error(
     kind: str | None = None,
 ) -> None:
     kind = kind or error.kind
-    store.put_generation(
-        GenerationRecord(
-            key=item.key,
-            sample_id=item.sample.id,
-            round=item.round,
-            model=model,
-            status="error",
-            error=str(error),
-            error_kind=kind,
-            attempts=attempts,
-        )
-    )
+    store.put_generation(item.record(model, "error", attempts, error=str(error), error_kind=kind))
     summary.errors[kind] += 1
 
 
@@ -528,18 +521,15 @@ def _job(
             _store_error(store, item, model, failed.error, failed.attempts, summary)
             return "error"
         store.put_generation(
-            GenerationRecord(
-                key=item.key,
-                sample_id=item.sample.id,
-                round=item.round,
-                model=model,
-                status="ok",
+            item.record(
+                model,
+                "ok",
+                attempts,
                 response=result.text,
                 finish_reason=result.finish_reason,
                 prompt_tokens=result.prompt_tokens,
                 completion_tokens=result.completion_tokens,
                 latency_s=result.latency_s,
-                attempts=attempts,
             )
         )
         summary.ok += 1

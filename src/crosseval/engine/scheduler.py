@@ -52,6 +52,25 @@ class RunSummary:
         return self.attempts / self.wall_s if self.wall_s > 0 else 0.0
 
 
+@dataclass(kw_only=True)
+class JobTally:
+    """What the scheduler saw of one command's jobs; the command's summary inherits these counts."""
+
+    crashed: int = 0
+    """Jobs that raised an unexpected exception (a bug): nothing stored, a rerun retries them."""
+    crash_messages: list[str] = field(default_factory=list)
+    attempts: int = 0
+    """Backend calls made, retries included."""
+    retries: int = 0
+
+    def add_run(self, run: RunSummary) -> None:
+        """Count one `run_jobs` call's crashes, attempts and retries."""
+        self.crashed += run.statuses.get(CRASHED, 0)
+        self.crash_messages += run.crash_messages
+        self.attempts += run.attempts
+        self.retries += run.retries
+
+
 class JobContext:
     """What a job uses to talk to a backend: retries by the run's policy, counted for the progress bar."""
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from crosseval.engine.export import ExportError, ExportFormat, write_rows
-from crosseval.engine.store import RunStore
+from crosseval.engine.export import ExportError, ExportFormat, open_run_store, record_row, write_rows
 
 VERDICT_COLUMNS: tuple[str, ...] = (
     "sample_id",
@@ -42,10 +41,7 @@ def verdict_rows(run_dir: Path, judge_config: str | None = None) -> list[dict[st
     Rows are ordered by sample id, round and dimension. A verdict stays `score: None` unless its status
     is `ok`: failures are exported as failures.
     """
-    run_dir = Path(run_dir)
-    if not RunStore.exists(run_dir):
-        raise ExportError(f"{run_dir}: no run store here (expected {run_dir / 'run.sqlite'})")
-    with RunStore.open(run_dir) as store:
+    with open_run_store(Path(run_dir)) as store:
         configs = store.judge_configs()
         if judge_config is None:
             if not configs:
@@ -64,36 +60,10 @@ def verdict_rows(run_dir: Path, judge_config: str | None = None) -> list[dict[st
                 f"{run_dir} has no verdicts from judge configuration {judge_config!r} (it has: {known})"
             )
         samples = {s.id: s for s in store.samples()}
-        rows: list[dict[str, Any]] = []
-        for record in store.verdicts(judge_config):
-            sample = samples.get(record.sample_id)
-            rows.append(
-                {
-                    "sample_id": record.sample_id,
-                    "base_id": sample.base_id if sample else None,
-                    "round": record.round,
-                    "dimension": record.dimension,
-                    "status": record.status,
-                    "score": record.score,
-                    "reason": record.reason,
-                    "raw": record.raw,
-                    "error": record.error,
-                    "judge": record.judge_model,
-                    "judge_config": record.judge_config,
-                    "protocol": record.protocol,
-                    "subset": sample.subset if sample else None,
-                    "setting": sample.setting if sample else None,
-                    "variant": sample.variant if sample else None,
-                    "country": sample.country if sample else None,
-                    "language": sample.language if sample else None,
-                    "prompt_tokens": record.prompt_tokens,
-                    "completion_tokens": record.completion_tokens,
-                    "attempts": record.attempts,
-                    "created_at": record.created_at,
-                    "generation_key": record.generation_key,
-                    "key": record.key,
-                }
-            )
+        rows = [
+            record_row(record, samples.get(record.sample_id), renamed={"judge_model": "judge"})
+            for record in store.verdicts(judge_config)
+        ]
     return rows
 
 

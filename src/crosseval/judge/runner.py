@@ -26,7 +26,7 @@ from crosseval.engine.generation import public_url
 from crosseval.engine.keys import canonical_json
 from crosseval.engine.manifest import read_manifest, update_manifest
 from crosseval.engine.retry import RetryPolicy
-from crosseval.engine.scheduler import Job, JobContext, run_jobs
+from crosseval.engine.scheduler import Job, JobContext, JobTally, run_jobs
 from crosseval.engine.store import (
     DIMENSIONS,
     Dimension,
@@ -38,7 +38,7 @@ from crosseval.engine.store import (
 )
 from crosseval.judge.protocols import JUDGE_PARAMS, JudgeInput, JudgeSettings, Verdict, judge_one
 from crosseval.judge.rubrics import Protocol, RubricSet, load_rubric_set
-from crosseval.models.registry import BackendConfig, create_backend
+from crosseval.models.registry import BackendConfig, open_backend
 from crosseval.models.types import GenerationParams, ModelBackend
 
 RETRIED_STATUSES: frozenset[str] = frozenset({"api_error", "parse_error"})
@@ -102,7 +102,7 @@ def verdict_key(
 
 
 @dataclass
-class JudgeSummary:
+class JudgeSummary(JobTally):
     """What one `run_judging` call did, and what the run holds for this judge afterwards."""
 
     run_dir: Path
@@ -121,10 +121,6 @@ class JudgeSummary:
     """Verdicts stored by this call, by status."""
     stored: Counter[str] = field(default_factory=Counter)
     """Verdicts the run holds for this judge configuration after the call, by status."""
-    crashed: int = 0
-    crash_messages: list[str] = field(default_factory=list)
-    attempts: int = 0
-    retries: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
     """Judge tokens of this call (the manifest holds the run's totals)."""
@@ -200,19 +196,15 @@ async def run_judging(
                 f"(first: {missing_samples[0]}); the run store is incomplete"
             )
 
-        owns_backend = backend is None
-        if backend is None:
-            backend = create_backend(
-                BackendConfig(
-                    model=config.judge,
-                    base_url=config.base_url,
-                    role="judge",
-                    timeout_s=config.policy.attempt_timeout_s,
-                    max_connections=config.max_connections,
-                )
-            )
-        try:
-            identity = backend.identity
+        judge_backend_config = BackendConfig(
+            model=config.judge,
+            base_url=config.base_url,
+            role="judge",
+            timeout_s=config.policy.attempt_timeout_s,
+            max_connections=config.max_connections,
+        )
+        async with open_backend(judge_backend_config, backend) as judge:
+            identity = judge.identity
             statuses = store.verdict_statuses()
             work: list[_Work] = []
             for generation in responses:
@@ -232,13 +224,12 @@ async def run_judging(
             try:
                 if work:
                     images = _load_images(run_dir, store, [w.sample for w in work], images_root, summary)
-                    await _judge_work(work, images, store, backend, config, config_id, settings, summary)
+                    await _judge_work(
+                        work, images, _JudgeRun(store, judge, config, config_id, settings, summary)
+                    )
             finally:
                 summary.wall_s = time.monotonic() - started
                 _finish(store, run_dir, config_id, manifest_entry, summary)
-        finally:
-            if owns_backend:
-                await backend.aclose()
     return summary
 
 
@@ -303,16 +294,21 @@ def _load_images(
     return images
 
 
-async def _judge_work(
-    work: list[_Work],
-    images: dict[str, PreparedImage],
-    store: RunStore,
-    backend: ModelBackend,
-    config: JudgeConfig,
-    config_id: str,
-    settings: JudgeSettings,
-    summary: JudgeSummary,
-) -> None:
+@dataclass(frozen=True)
+class _JudgeRun:
+    """What every verdict job of one `run_judging` call shares."""
+
+    store: RunStore
+    backend: ModelBackend
+    config: JudgeConfig
+    config_id: str
+    settings: JudgeSettings
+    summary: JudgeSummary
+
+
+async def _judge_work(work: list[_Work], images: dict[str, PreparedImage], run: _JudgeRun) -> None:
+    """One job per (response, dimension) under the paper's protocol, one per response under `single`."""
+    config = run.config
     jobs: list[Job] = []
     for item in work:
         judge_input = JudgeInput(
@@ -321,48 +317,28 @@ async def _judge_work(
             response=item.generation.response or "",
             image=images[item.sample.id],
         )
-        if config.protocol == "paper":
-            jobs += [
-                _job(item, (d,), judge_input, store, backend, config, config_id, settings, summary)
-                for d in item.dimensions
-            ]
-        else:
-            jobs.append(
-                _job(item, item.dimensions, judge_input, store, backend, config, config_id, settings, summary)
-            )
-    summary.sent = len(jobs)
-    run = await run_jobs(
+        asked = [(d,) for d in item.dimensions] if config.protocol == "paper" else [item.dimensions]
+        jobs += [_job(run, item, dimensions, judge_input) for dimensions in asked]
+    run.summary.sent = len(jobs)
+    result = await run_jobs(
         jobs,
         max_connections=config.max_connections,
         policy=config.policy,
         label=f"judge {config.judge} ({config.protocol})",
         show_progress=config.show_progress,
     )
-    summary.crashed = run.statuses.get("crashed", 0)
-    summary.crash_messages = list(run.crash_messages)
-    summary.attempts = run.attempts
-    summary.retries = run.retries
+    run.summary.add_run(result)
 
 
-def _job(
-    item: _Work,
-    dimensions: tuple[Dimension, ...],
-    judge_input: JudgeInput,
-    store: RunStore,
-    backend: ModelBackend,
-    config: JudgeConfig,
-    config_id: str,
-    settings: JudgeSettings,
-    summary: JudgeSummary,
-) -> Job:
+def _job(run: _JudgeRun, item: _Work, dimensions: tuple[Dimension, ...], judge_input: JudgeInput) -> Job:
     async def job(ctx: JobContext) -> str:
-        verdicts = await judge_one(ctx, backend, judge_input, settings, dimensions)
-        records = [_record(item, d, verdicts[d], config, config_id) for d in dimensions]
-        store.put_verdicts(records)
+        verdicts = await judge_one(ctx, run.backend, judge_input, run.settings, dimensions)
+        records = [_record(item, d, verdicts[d], run.config, run.config_id) for d in dimensions]
+        run.store.put_verdicts(records)
         for verdict in verdicts.values():
-            summary.new[verdict.status] += 1
-            summary.prompt_tokens += verdict.prompt_tokens
-            summary.completion_tokens += verdict.completion_tokens
+            run.summary.new[verdict.status] += 1
+            run.summary.prompt_tokens += verdict.prompt_tokens
+            run.summary.completion_tokens += verdict.completion_tokens
         worst = [v.status for v in verdicts.values() if v.status != "ok"]
         return worst[0] if worst else "ok"
 

@@ -7,7 +7,13 @@ the run's `manifest.json` (see `crosseval.metrics.runs`).
 
 from crosseval.metrics.aggregate import BootstrapSettings, RateSummary, summarize_dimensions, summarize_rate
 from crosseval.metrics.agreement import DimensionAgreement, agreement, cohen_kappa, judge_labels
-from crosseval.metrics.breakdowns import BREAKDOWN_KEYS, BreakdownKey, breakdown, scores_by_subset_setting
+from crosseval.metrics.breakdowns import (
+    BREAKDOWN_KEYS,
+    BreakdownKey,
+    breakdown,
+    language_pairs,
+    scores_by_subset_setting,
+)
 from crosseval.metrics.observations import (
     REPORTED_DIMENSIONS,
     Observation,
@@ -40,6 +46,7 @@ __all__ = [
     "cohen_kappa",
     "count_unscored",
     "judge_labels",
+    "language_pairs",
     "load_run",
     "mcnemar_exact",
     "mean_and_std",

@@ -7,6 +7,9 @@ Breakdowns:
 - `domain`: the derived domain label;
 - `variant`: the English paraphrase block (1, 2, 3); english setting only, since a multilingual
   record is a translation, not a paraphrase.
+
+`language_pairs` is the paired view the `language` breakdown cannot give: for each translated
+language, the English-setting score of the same base items beside the score in that language.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from typing import Literal
 
-from crosseval.data.records import SETTINGS, SUBSETS, Sample
+from crosseval.data.records import SETTINGS, SUBSETS, Sample, Setting
 from crosseval.metrics.aggregate import BootstrapSettings, RateSummary, summarize_dimensions
 from crosseval.metrics.observations import Observation, ReportedDimension
 
@@ -74,3 +77,29 @@ def breakdown(
         if group is not None:
             grouped[group].append(o)
     return {group: summarize_dimensions(grouped[group], settings) for group in sorted(grouped)}
+
+
+def language_pairs(
+    samples: Sequence[Sample], observations: Iterable[Observation], settings: BootstrapSettings
+) -> dict[str, dict[Setting, DimensionSummaries]]:
+    """translated language -> {"english": ..., "multilingual": ...} -> dimension -> summary.
+
+    The `language` breakdown puts every English-setting sample under `English`, which says nothing
+    about what translation does. Here an English-setting observation counts under the language its
+    base item is translated into in this run, so both rates of a language measure the same norms,
+    asked in English and in translation. Languages are those of the run's multilingual samples,
+    sorted; a run without any has no pairs.
+    """
+    translated_into = {s.base_id: s.language for s in samples if s.setting == "multilingual"}
+    grouped: dict[tuple[str, Setting], list[Observation]] = defaultdict(list)
+    for o in observations:
+        language = translated_into.get(o.sample.base_id)
+        if language is not None:
+            grouped[(language, o.sample.setting)].append(o)
+    return {
+        language: {
+            setting: summarize_dimensions(grouped.get((language, setting), []), settings)
+            for setting in SETTINGS
+        }
+        for language in sorted(set(translated_into.values()))
+    }

@@ -9,6 +9,8 @@ raises `ConfigError` here, before any request is sent.
 from __future__ import annotations
 
 import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -19,7 +21,15 @@ from crosseval.models.openai_compat import DEFAULT_MAX_REQUEST_BYTES, OpenAIComp
 from crosseval.models.types import ModelBackend
 from crosseval.models.vllm_backend import DEFAULT_VLLM_BASE_URL
 
-__all__ = ["PROVIDERS", "BackendConfig", "ConfigError", "OpenAIEndpoint", "create_backend", "split_model"]
+__all__ = [
+    "PROVIDERS",
+    "BackendConfig",
+    "ConfigError",
+    "OpenAIEndpoint",
+    "create_backend",
+    "open_backend",
+    "split_model",
+]
 
 
 @dataclass(frozen=True)
@@ -124,6 +134,24 @@ def _openai_compatible(provider: str, name: str, config: BackendConfig) -> OpenA
         extra_body=config.extra.get("extra_body"),
         default_headers=config.extra.get("default_headers"),
     )
+
+
+@asynccontextmanager
+async def open_backend(
+    config: BackendConfig, given: ModelBackend | None = None
+) -> AsyncIterator[ModelBackend]:
+    """`given` as it is (its owner closes it), else the backend of `config`, closed on exit.
+
+    For commands that accept a caller's backend (tests, shared ones) and otherwise build their own.
+    """
+    if given is not None:
+        yield given
+        return
+    backend = create_backend(config)
+    try:
+        yield backend
+    finally:
+        await backend.aclose()
 
 
 def create_backend(config: BackendConfig) -> ModelBackend:

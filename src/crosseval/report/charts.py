@@ -233,7 +233,8 @@ def dumbbell_grid(
             for pi, (estimate, x) in enumerate(zip((first, second), xs, strict=True)):
                 if estimate is None or x is None:
                     continue
-                tip = f"{row} · {label} · {pair_labels[pi]}: {estimate.describe()}"
+                column_label = (column_labels or {}).get(column, column)
+                tip = f"{row} · {column_label} · {pair_labels[pi]}: {estimate.describe()}"
                 body.append(
                     f'<circle class="dot" cx="{x:.1f}" cy="{y:.1f}" r="5" fill="{PAIR_COLORS[pi]}">'
                     f"<title>{escape(tip)}</title></circle>"

@@ -35,13 +35,7 @@ from crosseval import __version__
 from crosseval.data.records import Sample
 from crosseval.engine.manifest import ManifestError, read_manifest
 from crosseval.engine.store import DIMENSIONS, GenerationRecord, RunStore, StoredImage, VerdictRecord
-from crosseval.metrics.aggregate import BootstrapSettings, summarize_dimensions
-from crosseval.metrics.observations import (
-    REPORTED_DIMENSIONS,
-    Observation,
-    build_observations,
-    latest_verdicts,
-)
+from crosseval.metrics.observations import REPORTED_DIMENSIONS, latest_verdicts
 from crosseval.report.charts import Estimate, dumbbell_grid, grouped_bar_chart, heatmap
 
 DIMENSION_LABELS: dict[str, str] = {
@@ -167,7 +161,7 @@ def render_html_report(
         "leaderboard": _leaderboard(report_runs),
         "unscored": _unscored_notes(report_runs),
         "notices": [str(n) for n in report.get("notices", [])],
-        "charts": _charts(report_runs, runs, entries),
+        "charts": _charts(report_runs),
         "manifests": [_manifest_view(r) for r in runs],
         "subsets": [SUBSET_LABELS[s] for s in ("casa", "safeworld")],
         "settings": [SETTING_LABELS[s] for s in ("english", "multilingual")],
@@ -477,9 +471,9 @@ def _unscored_notes(report_runs: Sequence[Mapping[str, Any]]) -> list[dict[str, 
     return notes
 
 
-def _charts(
-    report_runs: Sequence[Mapping[str, Any]], runs: Sequence[_RunContents], entries: Sequence[ModelEntry]
-) -> dict[str, Any]:
+def _charts(report_runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The overall bars, a country heatmap per run, and per run the English-vs-translated pairs of
+    `build_report` (`run["language_pairs"]`), all drawn from the report dict the tables print."""
     labels = [str(r.get("model") or Path(str(r.get("run_dir", "?"))).name) for r in report_runs]
     labels = [label if labels.count(label) == 1 else f"{label} #{i + 1}" for i, label in enumerate(labels)]
     bars: dict[tuple[str, str], Estimate | None] = {}
@@ -513,54 +507,28 @@ def _charts(
         )
         heatmaps.append({"label": label, "svg": Markup(svg)})
     languages: list[dict[str, str]] = []
-    for entry in entries:
-        contents = next(r for r in runs if r.run_dir == entry.run_dir)
-        pairs = _english_vs_translated(contents, entry.model)
-        if not pairs:
+    for label, run in zip(labels, report_runs, strict=True):
+        pairs = run.get("language_pairs") or {}
+        if not isinstance(pairs, Mapping) or not pairs:
             continue
+        sides: dict[tuple[str, str], tuple[Estimate | None, Estimate | None]] = {
+            (str(language), dim): (
+                _estimate((by_setting.get("english") or {}).get(dim)),
+                _estimate((by_setting.get("multilingual") or {}).get(dim)),
+            )
+            for language, by_setting in pairs.items()
+            for dim in REPORTED_DIMENSIONS
+        }
         svg = dumbbell_grid(
-            sorted(pairs),
+            sorted(str(language) for language in pairs),
             REPORTED_DIMENSIONS,
-            {(lang, dim): pairs[lang][dim] for lang in pairs for dim in REPORTED_DIMENSIONS},
-            title=f"{entry.label}: English vs translated query, per language (%)",
+            sides,
+            title=f"{label}: English vs translated query, per language (%)",
             pair_labels=("English query", "Translated query"),
             column_labels=DIMENSION_LABELS,
         )
-        languages.append({"label": entry.label, "svg": Markup(svg)})
+        languages.append({"label": label, "svg": Markup(svg)})
     return {"dimensions": Markup(dimension_chart), "heatmaps": heatmaps, "languages": languages}
-
-
-def _english_vs_translated(
-    run: _RunContents, model: str
-) -> dict[str, dict[str, tuple[Estimate | None, Estimate | None]]]:
-    """language -> dimension -> (rate on the English queries, rate on the translated queries).
-
-    An English sample belongs to the language its base item is translated into in this run, so the
-    two rates compare the same norms asked two ways. Languages without a translated sample are left out.
-    """
-    translated_language = {s.base_id: s.language for s in run.samples if s.setting == "multilingual"}
-    if not translated_language:
-        return {}
-    generations = [g for g in run.generations if g.model == model]
-    keys = {g.key for g in generations}
-    observations = build_observations(
-        run.samples, generations, [v for v in run.verdicts if v.generation_key in keys]
-    )
-    groups: dict[tuple[str, str], list[Observation]] = defaultdict(list)
-    for o in observations:
-        language = translated_language.get(o.sample.base_id)
-        if language is not None:
-            groups[(language, o.sample.setting)].append(o)
-    settings = BootstrapSettings(reps=500)
-    result: dict[str, dict[str, tuple[Estimate | None, Estimate | None]]] = {}
-    for language in sorted(set(translated_language.values())):
-        english = summarize_dimensions(groups.get((language, "english"), []), settings)
-        translated = summarize_dimensions(groups.get((language, "multilingual"), []), settings)
-        result[language] = {
-            dim: (_estimate(english[dim].as_dict()), _estimate(translated[dim].as_dict()))
-            for dim in REPORTED_DIMENSIONS
-        }
-    return result
 
 
 # manifest -----------------------------------------------------------------------------------------

@@ -9,11 +9,15 @@ number of `ok` verdicts behind it):
                "scores": {SUBSET: {SETTING: {DIMENSION: stat}}},
                "overall": {DIMENSION: stat},
                "unscored": {...}, "breakdowns": {KEY: {GROUP: {DIMENSION: stat}}},
+               "language_pairs": {LANGUAGE: {"english": {DIMENSION: stat}, "multilingual": {...}}},
                "usage": {"model": {...}, "judge": {...}}, "manifest": {...}}],
      "dimensions": [...], "breakdown_keys": [...], "bootstrap": {...}}
 
 `run["judge"]` is a dict: the manifest's entry for the judge configuration plus `config` (its id),
-`chosen` (`requested`, `only` or `most_recent`) and `available`. `build_comparison` and
+`chosen` (`requested`, `only` or `most_recent`) and `available`.
+`run["language_pairs"]` compares, per translated language, the same base items asked in English and in
+that language (see `crosseval.metrics.breakdowns.language_pairs`); the `language` breakdown
+cannot, since it puts every English-setting sample under `English`. `build_comparison` and
 `build_agreement` produce the data of `crosseval compare` and `crosseval agreement`.
 """
 
@@ -26,7 +30,13 @@ from typing import Any
 from crosseval.engine.store import Dimension
 from crosseval.metrics.aggregate import BootstrapSettings, RateSummary, summarize_dimensions
 from crosseval.metrics.agreement import DimensionAgreement, agreement, check_same_responses, judge_labels
-from crosseval.metrics.breakdowns import BREAKDOWN_KEYS, BreakdownKey, breakdown, scores_by_subset_setting
+from crosseval.metrics.breakdowns import (
+    BREAKDOWN_KEYS,
+    BreakdownKey,
+    breakdown,
+    language_pairs,
+    scores_by_subset_setting,
+)
 from crosseval.metrics.labels import read_labels
 from crosseval.metrics.observations import (
     REPORTED_DIMENSIONS,
@@ -77,6 +87,10 @@ def run_report(
         "overall": _stats(summarize_dimensions(observations, settings)),
         "unscored": count_unscored(run.samples, run.generations, verdicts).as_dict(),
         "breakdowns": {key: _breakdown_dict(key, observations, settings) for key in breakdown_keys},
+        "language_pairs": {
+            language: {setting: _stats(cell) for setting, cell in by_setting.items()}
+            for language, by_setting in language_pairs(run.samples, observations, settings).items()
+        },
         "usage": token_usage(run.generations, verdicts),
         "manifest": run.manifest,
     }
@@ -200,37 +214,38 @@ def build_agreement(
         human = read_labels(Path(labels), a)
         source_b: dict[str, Any] = {"source": "labels", "path": str(labels), "labels": len(human)}
         result = agreement(judge_labels(a, choice.config), human)
-        return _agreement_dict({"source": "judge", **_run_identity(a, choice)}, source_b, result)
+        return _agreement_dict(_judge_source(a, choice), source_b, result)
     if run_b is not None:
         b = load_run(Path(run_b))
         check_same_responses(a, b)
         config_a, config_b = _pick_two(judge_configs)
-        choice_a, choice_b = choose_judge_config(a, config_a), choose_judge_config(b, config_b)
-        result = agreement(judge_labels(a, choice_a.config), judge_labels(b, choice_b.config))
-        return _agreement_dict(
-            {"source": "judge", **_run_identity(a, choice_a)},
-            {"source": "judge", **_run_identity(b, choice_b)},
-            result,
-        )
-    available = a.judge_configs
+    else:
+        b = a
+        config_a, config_b = _two_judge_configs(a, judge_configs)
+    choice_a, choice_b = choose_judge_config(a, config_a), choose_judge_config(b, config_b)
+    result = agreement(judge_labels(a, choice_a.config), judge_labels(b, choice_b.config))
+    return _agreement_dict(_judge_source(a, choice_a), _judge_source(b, choice_b), result)
+
+
+def _two_judge_configs(run: RunData, judge_configs: Sequence[str]) -> tuple[str, str]:
+    """The two judge configurations of one run to compare: the two named, or the run's only two."""
+    available = run.judge_configs
     if len(judge_configs) == 2:
         first, second = judge_configs
     elif not judge_configs and len(available) == 2:
         first, second = available
     else:
         raise RunInputError(
-            f"{a.run_dir}: name the two judge configs to compare with --judge-config twice "
+            f"{run.run_dir}: name the two judge configs to compare with --judge-config twice "
             f"(available: {', '.join(available) or 'none'}), or give a second run or --labels"
         )
     if first == second:
-        raise RunInputError(f"{a.run_dir}: compare two different judge configs, got {first!r} twice")
-    choice_a, choice_b = choose_judge_config(a, first), choose_judge_config(a, second)
-    result = agreement(judge_labels(a, choice_a.config), judge_labels(a, choice_b.config))
-    return _agreement_dict(
-        {"source": "judge", **_run_identity(a, choice_a)},
-        {"source": "judge", **_run_identity(a, choice_b)},
-        result,
-    )
+        raise RunInputError(f"{run.run_dir}: compare two different judge configs, got {first!r} twice")
+    return first, second
+
+
+def _judge_source(run: RunData, choice: JudgeChoice) -> dict[str, Any]:
+    return {"source": "judge", **_run_identity(run, choice)}
 
 
 def _agreement_dict(

@@ -2,7 +2,7 @@
 
 The layout follows the paper: one row per model, and for each of CASA / SafeWorld x English /
 Multilingual the four dimensions (Awareness, Education, Compliance, Helpfulness, in percent); then
-the overall row, what was not scored, and the breakdowns.
+the overall row, what was not scored, the breakdowns, and the English-vs-translated pairs per language.
 """
 
 from __future__ import annotations
@@ -35,6 +35,9 @@ BREAKDOWN_TITLES: dict[str, str] = {
     "domain": "Domain",
     "variant": "Paraphrase variant (English)",
 }
+LANGUAGE_PAIRS_TITLE = "English vs translated query, by language"
+PAIR_QUERY_TITLES: dict[str, str] = {"english": "English", "multilingual": "Translated"}
+"""How each side of a language pair was asked: the English query, or its translation."""
 UNSCORED_STATUSES: tuple[str, ...] = ("parse_error", "api_error", "refused")
 NO_SCORE = "–"
 
@@ -189,12 +192,37 @@ def _breakdown_rows(
 ) -> tuple[list[str], list[list[str]]]:
     dims = _dimensions(report)
     header = ["Model", BREAKDOWN_TITLES.get(key, key), *(DIMENSION_TITLES.get(d, d) for d in dims), "n"]
-    rows = []
-    for label, run in zip(row_labels(report), report["runs"], strict=True):
-        for group, cell in run.get("breakdowns", {}).get(key, {}).items():
-            n = max((int(cell.get(d, {}).get("n", 0)) for d in dims), default=0)
-            rows.append([label, group, *(format_stat(cell.get(d), style) for d in dims), str(n)])
+    rows = [
+        _group_row([label, group], cell, dims, style)
+        for label, run in zip(row_labels(report), report["runs"], strict=True)
+        for group, cell in run.get("breakdowns", {}).get(key, {}).items()
+    ]
     return header, rows
+
+
+def _language_pair_rows(report: Mapping[str, Any], style: CellStyle) -> tuple[list[str], list[list[str]]]:
+    """Per run and translated language, the same base items asked in English and in translation."""
+    dims = _dimensions(report)
+    header = ["Model", "Language", "Query", *(DIMENSION_TITLES.get(d, d) for d in dims), "n"]
+    rows = [
+        _group_row([label, language, PAIR_QUERY_TITLES.get(setting, setting)], cell, dims, style)
+        for label, run in zip(row_labels(report), report["runs"], strict=True)
+        for language, by_setting in run.get("language_pairs", {}).items()
+        for setting, cell in by_setting.items()
+    ]
+    return header, rows
+
+
+def _group_row(
+    labels: list[str], cell: Mapping[str, Any], dims: Sequence[str], style: CellStyle
+) -> list[str]:
+    """Label cells, one cell per dimension, and the largest number of scores behind any of them."""
+    n = max((int(cell.get(d, {}).get("n", 0)) for d in dims), default=0)
+    return [*labels, *(format_stat(cell.get(d), style) for d in dims), str(n)]
+
+
+def _has_language_pairs(report: Mapping[str, Any]) -> bool:
+    return any(run.get("language_pairs") for run in report["runs"])
 
 
 def _breakdown_keys(report: Mapping[str, Any]) -> list[str]:
@@ -205,7 +233,7 @@ def _breakdown_keys(report: Mapping[str, Any]) -> list[str]:
 
 
 def render_markdown(report: Mapping[str, Any], *, style: CellStyle = "pm") -> str:
-    """The whole report as Markdown: scores in the paper's layout, overall, unscored, breakdowns."""
+    """The whole report as Markdown: scores in the paper's layout, overall, unscored, breakdowns, pairs."""
     labels = row_labels(report)
     parts = ["# CROSS-Eval results", ""]
     parts += [f"- {_judge_line(label, run)}" for label, run in zip(labels, report["runs"], strict=True)]
@@ -221,6 +249,14 @@ def render_markdown(report: Mapping[str, Any], *, style: CellStyle = "pm") -> st
     for key in _breakdown_keys(report):
         parts += ["", f"## By {BREAKDOWN_TITLES.get(key, key).lower()}", ""]
         parts += [_md_table(*_breakdown_rows(report, key, style), text_columns=2)]
+    if _has_language_pairs(report):
+        parts += ["", f"## {LANGUAGE_PAIRS_TITLE}", ""]
+        parts += [
+            _md_table(*_language_pair_rows(report, style), text_columns=3),
+            "",
+            "Each English-setting item counts under the language its base item is translated into, "
+            "so both rows of a language measure the same norms.",
+        ]
     return "\n".join(parts) + "\n"
 
 
@@ -260,6 +296,10 @@ def _csv_rows(report: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
             for group, cell in groups.items():
                 for d in dims:
                     yield _stat_row(base, "breakdown", key, group, d, cell.get(d, {}))
+        for language, by_setting in run.get("language_pairs", {}).items():
+            for setting, cell in by_setting.items():
+                for d in dims:
+                    yield _stat_row(base, "language_pair", language, setting, d, cell.get(d, {}))
         unscored = run["unscored"]
         yield {
             **base,
@@ -319,6 +359,8 @@ def render_rich(report: Mapping[str, Any], *, style: CellStyle = "pm") -> list[T
         tables.append(
             _rich_table(f"By {BREAKDOWN_TITLES.get(key, key).lower()}", *_breakdown_rows(report, key, style))
         )
+    if _has_language_pairs(report):
+        tables.append(_rich_table(LANGUAGE_PAIRS_TITLE, *_language_pair_rows(report, style)))
     return tables
 
 
