@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image
@@ -41,34 +42,34 @@ def _model_flags(server: OpenAIServer) -> list[str]:
     ]
 
 
-def test_cvqa_and_import(cross_sample: Path, tmp_path: Path) -> None:
-    result = runner.invoke(
-        app,
-        [
-            "align",
-            "cvqa",
-            str(cross_sample / "cvqa_sft" / "cvqa_sft_gpt4o.jsonl"),
-            "--out",
-            str(tmp_path / "cvqa"),
-            "--data",
-            str(cross_sample),
-        ],
+def _import_upstream(cross_sample: Path, out: Path) -> Any:
+    """`crosseval align import` of the sampled upstream safety SFT file into `out`, unguarded."""
+    source = cross_sample / "safety_sft" / "safety_sft_gpt4o_exclusive.jsonl"
+    return runner.invoke(app, ["align", "import", str(source), "--out", str(out), "--no-leakage-check"])
+
+
+def _train_sft(model: Path, data: Path, out: Path, *extra: str) -> Any:
+    """`crosseval train sft` on the CPU."""
+    args = ["train", "sft", "--model", str(model), "--data", str(data), "--out", str(out), "--device", "cpu"]
+    return runner.invoke(app, [*args, *extra])
+
+
+def _safety(norms: Path, out: Path, server: OpenAIServer, *extra: str) -> Any:
+    """`crosseval align safety` with the loopback server as teacher and judge."""
+    return runner.invoke(
+        app, ["align", "safety", str(norms), "--out", str(out), *extra, *_model_flags(server)]
     )
+
+
+def test_cvqa_and_import(cross_sample: Path, tmp_path: Path) -> None:
+    source = cross_sample / "cvqa_sft" / "cvqa_sft_gpt4o.jsonl"
+    args = ["align", "cvqa", str(source), "--out", str(tmp_path / "cvqa"), "--data", str(cross_sample)]
+    result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "wrote 39 SFT examples" in result.output
     card = json.loads((tmp_path / "cvqa" / "card.json").read_text())
     assert card["command"].startswith("crosseval align cvqa") and "--data" in card["command"]
-    result = runner.invoke(
-        app,
-        [
-            "align",
-            "import",
-            str(cross_sample / "safety_sft" / "safety_sft_gpt4o_exclusive.jsonl"),
-            "--out",
-            str(tmp_path / "safety"),
-            "--no-leakage-check",
-        ],
-    )
+    result = _import_upstream(cross_sample, tmp_path / "safety")
     assert result.exit_code == 0, result.output
     assert "wrote 7 SFT examples" in result.output
 
@@ -78,19 +79,7 @@ def test_safety_then_export(cross_sample: Path, tmp_path: Path) -> None:
         tmp_path, ["I greet the elder with my left hand.", "A [weak] greeting with the left hand."]
     )
     with OpenAIServer(fakes.script()) as server:
-        result = runner.invoke(
-            app,
-            [
-                "align",
-                "safety",
-                str(norms),
-                "--out",
-                str(tmp_path / "ds"),
-                "--data",
-                str(cross_sample),
-                *_model_flags(server),
-            ],
-        )
+        result = _safety(norms, tmp_path / "ds", server, "--data", str(cross_sample))
     assert result.exit_code == 0, result.output
     assert "wrote 1 SFT examples" in result.output and "judged_awareness=0: 1" in result.output
     result = runner.invoke(app, ["align", "export", str(tmp_path / "ds"), "--format", "openai"])
@@ -122,18 +111,7 @@ def test_dpo_from_norms(tmp_path: Path) -> None:
 def test_judge_rejecting_everything_exits_nonzero(tmp_path: Path) -> None:
     norms = _norms(tmp_path, ["Left hand greeting one.", "Left hand greeting two."])
     with OpenAIServer(fakes.script(reject_all=True)) as server:
-        result = runner.invoke(
-            app,
-            [
-                "align",
-                "safety",
-                str(norms),
-                "--out",
-                str(tmp_path / "ds"),
-                "--no-leakage-check",
-                *_model_flags(server),
-            ],
-        )
+        result = _safety(norms, tmp_path / "ds", server, "--no-leakage-check")
     assert result.exit_code == 1
     assert "no candidate passed the judge" in result.output
     assert not (tmp_path / "ds").exists()
@@ -164,18 +142,7 @@ def test_failing_teacher_never_prints_the_key(tmp_path: Path, monkeypatch: pytes
     monkeypatch.setenv("OPENAI_API_KEY", secret)
     norms = _norms(tmp_path, ["Left hand greeting."])
     with OpenAIServer(lambda body, n: Reply(text=f"invalid key {secret}", status=401)) as server:
-        result = runner.invoke(
-            app,
-            [
-                "align",
-                "safety",
-                str(norms),
-                "--out",
-                str(tmp_path / "ds"),
-                "--no-leakage-check",
-                *_model_flags(server),
-            ],
-        )
+        result = _safety(norms, tmp_path / "ds", server, "--no-leakage-check")
         assert server.headers[0]["Authorization"] == f"Bearer {secret}"
     assert result.exit_code == 1
     assert "the teacher gave no usable answer" in result.output
@@ -213,67 +180,20 @@ def test_train_sft_with_config_and_wrong_kind(tmp_path: Path, cross_sample: Path
     from tests.helpers.tiny_vlm import build_tiny_llava
 
     model = build_tiny_llava(tmp_path / "tiny")
-    result = runner.invoke(
-        app,
-        [
-            "align",
-            "import",
-            str(cross_sample / "safety_sft" / "safety_sft_gpt4o_exclusive.jsonl"),
-            "--out",
-            str(tmp_path / "ds"),
-            "--no-leakage-check",
-        ],
-    )
+    result = _import_upstream(cross_sample, tmp_path / "ds")
     assert result.exit_code == 0, result.output
     config = tmp_path / "train.yaml"
     config.write_text("lora-r: 4\nmax-length: 512\nper-device-batch-size: 4\n")
-    result = runner.invoke(
-        app,
-        [
-            "train",
-            "sft",
-            "--model",
-            str(model),
-            "--data",
-            str(tmp_path / "ds"),
-            "--out",
-            str(tmp_path / "adapter"),
-            "--config",
-            str(config),
-            "--batch-size",
-            "2",
-            "--grad-accum",
-            "1",
-            "--max-steps",
-            "2",
-            "--device",
-            "cpu",
-        ],
-    )
+    result = _train_sft(
+        model, tmp_path / "ds", tmp_path / "adapter", "--config", str(config), "--batch-size", "2",
+        "--grad-accum", "1", "--max-steps", "2",
+    )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "trained 2 steps on 7 examples" in result.output
     card = json.loads((tmp_path / "adapter" / "training_card.json").read_text())
     assert card["lora"]["r"] == 4 and card["hyperparameters"]["per_device_batch_size"] == 2
     assert card["hyperparameters"]["max_length"] == 512
-    result = runner.invoke(
-        app,
-        [
-            "train",
-            "sft",
-            "--model",
-            str(model),
-            "--data",
-            str(tmp_path / "ds"),
-            "--out",
-            str(tmp_path / "short"),
-            "--max-length",
-            "64",
-            "--max-steps",
-            "1",
-            "--device",
-            "cpu",
-        ],
-    )
+    result = _train_sft(model, tmp_path / "ds", tmp_path / "short", "--max-length", "64", "--max-steps", "1")
     assert result.exit_code == 1
     assert (
         "none of the 7 examples has a target token left after truncation to --max-length 64" in result.output
@@ -299,19 +219,8 @@ def test_dpo_from_run_needs_no_models_when_the_run_has_both_answers(
         store.put_samples([sample])
         fakes.store_generation(store, sample, 1, "UNSAFE")
         fakes.store_generation(store, sample, 2, "SAFE")
-    result = runner.invoke(
-        app,
-        [
-            "align",
-            "dpo",
-            "--run",
-            str(tmp_path / "run"),
-            "--out",
-            str(tmp_path / "pairs"),
-            "--data",
-            str(cross_sample),
-        ],
-    )
+    args = ["align", "dpo", "--run", str(tmp_path / "run"), "--out", str(tmp_path / "pairs")]
+    result = runner.invoke(app, [*args, "--data", str(cross_sample)])
     assert result.exit_code == 0, result.output
     assert "wrote 1 DPO examples" in result.output
     card = json.loads((tmp_path / "pairs" / "card.json").read_text())

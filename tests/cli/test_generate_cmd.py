@@ -19,7 +19,7 @@ import pytest
 from typer.testing import CliRunner
 
 from crosseval.cli import app
-from crosseval.cli.generate_cmd import default_run_dir
+from crosseval.cli.common import default_run_dir
 from crosseval.data.images import clear_image_memo
 from crosseval.data.loaders import Benchmark, load_benchmark
 from crosseval.data.records import Sample
@@ -28,6 +28,7 @@ from crosseval.engine.store import RunStore
 from tests.conftest import REPO_ROOT
 from tests.engine.sample_images import write_sample_images
 from tests.helpers.openai_server import OpenAIServer, Reply, constant, last_user_text
+from tests.judge.fixtures import JUDGE_MODEL, JudgeScript
 
 SECRET = "sk-test-SECRET"
 MODEL = "openai/test-model"
@@ -60,6 +61,30 @@ def generate(server_url: str, data_flags: list[str], run_dir: Path, *extra: str)
         "generate", "--model", MODEL, "--base-url", server_url, *data_flags, "--run-dir", str(run_dir),
         "--no-progress", "--retry-base-delay", "0.001", *extra,
     )  # fmt: skip
+
+
+def generate_process(data_flags: list[str], run_dir: Path, *extra: str) -> tuple[list[str], dict[str, str]]:
+    """A `crosseval generate` subprocess command (2 rounds, no progress; `--base-url` still to add) and its env."""
+    command = [sys.executable, "-m", "crosseval", "generate", "--model", MODEL, *data_flags]
+    command += ["--run-dir", str(run_dir), "--rounds", "2", "--no-progress", *extra]
+    return command, {**os.environ, "OPENAI_API_KEY": SECRET, "PYTHONPATH": str(REPO_ROOT / "src")}
+
+
+def start_and_wait_for_requests(
+    command: list[str], env: dict[str, str], server: OpenAIServer, requests: int
+) -> subprocess.Popen[str]:
+    """Start `command` against `server` and return once `requests` reached it (or it ended, or 60 s passed)."""
+    process = subprocess.Popen(
+        [*command, "--base-url", server.base_url],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while server.count < requests and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.05)
+    return process
 
 
 def table_value(output: str, label: str) -> str:
@@ -263,30 +288,10 @@ def test_kill_9_mid_run_then_rerun_loses_nothing_and_duplicates_nothing(
     flags, benchmark = data
     n = len(benchmark.samples)
     run_dir = tmp_path / "run"
-    env = {**os.environ, "OPENAI_API_KEY": SECRET, "PYTHONPATH": str(REPO_ROOT / "src")}
-    command = [
-        sys.executable,
-        "-m",
-        "crosseval",
-        "generate",
-        "--model",
-        MODEL,
-        *flags,
-        "--run-dir",
-        str(run_dir),
-    ]
-    command += ["--rounds", "2", "--max-connections", "4", "--no-progress"]
+    command, env = generate_process(flags, run_dir, "--max-connections", "4")
 
     with OpenAIServer(constant("slow", delay_s=0.2)) as slow:
-        process = subprocess.Popen(
-            [*command, "--base-url", slow.base_url],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        deadline = time.monotonic() + 60
-        while slow.count < 16 and time.monotonic() < deadline and process.poll() is None:
-            time.sleep(0.05)
+        process = start_and_wait_for_requests(command, env, slow, 16)
         assert process.poll() is None, "generate ended before it could be killed"
         process.send_signal(signal.SIGKILL)
         process.wait(10)
@@ -321,31 +326,10 @@ def test_ctrl_c_stops_cleanly_with_exit_130_and_an_interrupted_manifest(
 ) -> None:
     flags, benchmark = data
     run_dir = tmp_path / "run"
-    env = {**os.environ, "OPENAI_API_KEY": SECRET, "PYTHONPATH": str(REPO_ROOT / "src")}
-    command = [
-        sys.executable,
-        "-m",
-        "crosseval",
-        "generate",
-        "--model",
-        MODEL,
-        *flags,
-        "--run-dir",
-        str(run_dir),
-    ]
-    command += ["--rounds", "2", "--max-connections", "2", "--no-progress"]
+    command, env = generate_process(flags, run_dir, "--max-connections", "2")
 
     with OpenAIServer(constant("slow", delay_s=0.2)) as slow:
-        process = subprocess.Popen(
-            [*command, "--base-url", slow.base_url],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        deadline = time.monotonic() + 60
-        while slow.count < 6 and time.monotonic() < deadline and process.poll() is None:
-            time.sleep(0.05)
+        process = start_and_wait_for_requests(command, env, slow, 6)
         process.send_signal(signal.SIGINT)
         _, err = process.communicate(timeout=30)
 
@@ -447,3 +431,139 @@ def test_default_run_dir_is_dated_and_slugged() -> None:
     assert default_run_dir("openai/GPT-4o mini", date(2026, 11, 20)) == Path(
         "runs/2026-11-20-openai-gpt-4o-mini"
     )
+
+
+def _judge(run_dir: Path, server: OpenAIServer, *extra: str) -> Any:
+    args = ["judge", str(run_dir), "--judge", f"openai/{JUDGE_MODEL}", "--judge-base-url", server.base_url]
+    return invoke(*args, "--no-progress", "--max-attempts", "1", "--max-reasks", "0", *extra)
+
+
+def test_export_verdicts_one_row_per_sample_round_and_dimension(
+    openai_server: OpenAIServer, data: tuple[list[str], Benchmark], key: str, tmp_path: Path
+) -> None:
+    flags, benchmark = data
+    openai_server.script = JudgeScript(
+        replies={
+            "awareness": "It names the custom.\nScore: 1",
+            "education": "No reason given.\nScore: 0",
+            "violation": "I cannot decide.",
+            "helpfulness": "Useful.\nScore: 1",
+        },
+        single_reply='{"awareness": 0, "education": 1, "violation": 0, "helpfulness": 1}',
+    )
+    run_dir = tmp_path / "run"
+    assert generate(openai_server.base_url, flags, run_dir, "--rounds", "2", "--limit", "3").exit_code == 0
+    paper = _judge(run_dir, openai_server)
+    assert paper.exit_code == 0, paper.output
+
+    exported = invoke("export", str(run_dir), "--what", "verdicts")
+    assert exported.exit_code == 0, exported.output
+    rows = [json.loads(line) for line in exported.stdout.splitlines()]
+    ids = [s.id for s in benchmark.samples[:3]]
+    assert Counter((r["sample_id"], r["round"], r["dimension"]) for r in rows) == {
+        (i, k, d): 1
+        for i in ids
+        for k in (1, 2)
+        for d in ("awareness", "education", "violation", "helpfulness")
+    }
+    by_dimension = {(r["dimension"], r["status"], r["score"]) for r in rows}
+    assert by_dimension == {
+        ("awareness", "ok", 1),
+        ("education", "ok", 0),
+        ("violation", "parse_error", None),
+        ("helpfulness", "ok", 1),
+    }
+    assert {r["raw"] for r in rows if r["dimension"] == "violation"} == {"I cannot decide."}
+
+    single = _judge(run_dir, openai_server, "--protocol", "single")
+    assert single.exit_code == 0, single.output
+    with RunStore.open(run_dir) as store:
+        configs = store.judge_configs()
+    assert len(configs) == 2
+    ambiguous = invoke("export", str(run_dir), "--what", "verdicts")
+    assert ambiguous.exit_code == 2
+    assert "--judge-config" in ambiguous.output and all(c in ambiguous.output for c in configs)
+
+    single_config = next(c for c in configs if "|single|" in c)
+    parquet = tmp_path / "verdicts.parquet"
+    chosen = invoke(
+        "export", str(run_dir), "--what", "verdicts", "--judge-config", single_config,
+        "--format", "parquet", "--out", str(parquet),
+    )  # fmt: skip
+    assert chosen.exit_code == 0, chosen.output
+    table = pq.read_table(parquet).to_pylist()
+    assert len(table) == 24 and {r["judge_config"] for r in table} == {single_config}
+    assert {(r["dimension"], r["score"]) for r in table} == {
+        ("awareness", 0),
+        ("education", 1),
+        ("violation", 0),
+        ("helpfulness", 1),
+    }
+
+    wrong = invoke("export", str(run_dir), "--judge-config", single_config)
+    assert wrong.exit_code == 2
+    assert "--what verdicts only" in wrong.output
+
+
+def test_max_request_mb_caps_the_payload_before_sending(
+    openai_server: OpenAIServer, data: tuple[list[str], Benchmark], key: str, tmp_path: Path
+) -> None:
+    flags, _ = data
+    run_dir = tmp_path / "run"
+    result = generate(
+        openai_server.base_url, flags, run_dir, "--rounds", "1", "--limit", "2", "--max-request-mb", "0.001"
+    )
+    assert result.exit_code == 0, result.output
+    assert openai_server.count == 0
+    assert {(r.status, r.error_kind) for r in stored(run_dir)} == {("error", "too_large")}
+    assert table_value(result.output, "error: too_large") == "2"
+
+
+def test_backend_flags_that_do_not_fit_the_provider_fail_before_anything(
+    openai_server: OpenAIServer, data: tuple[list[str], Benchmark], key: str, tmp_path: Path
+) -> None:
+    flags, _ = data
+    for extra, message in (
+        (("--vllm-offline",), "--vllm-offline needs a vllm/ model"),
+        (("--device", "cpu"), "--device applies to hf/ models only"),
+        (("--dtype", "float16"), "--dtype applies to hf/ models and vllm/"),
+    ):
+        result = generate(openai_server.base_url, flags, tmp_path / "run", "--limit", "1", *extra)
+        assert result.exit_code == 2
+        assert message in result.output
+    assert openai_server.count == 0
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.slow
+def test_device_and_dtype_reach_an_in_process_hf_model(
+    data: tuple[list[str], Benchmark], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import crosseval.models.registry as registry
+    from tests.helpers.tiny_vlm import build_tiny_llava
+
+    configs: list[Any] = []
+    real_create_backend = registry.create_backend
+
+    def recording_create_backend(config: Any) -> Any:
+        configs.append(config)
+        return real_create_backend(config)
+
+    monkeypatch.setattr(registry, "create_backend", recording_create_backend)
+    model = f"hf/{build_tiny_llava(tmp_path / 'tiny')}"
+    flags, _ = data
+    run_dir = tmp_path / "run"
+    args = ["--model", model, *flags, "--run-dir", str(run_dir), "--limit", "2", "--rounds", "1"]
+    args += ["--max-tokens", "4", "--batch-size", "2", "--no-progress"]
+
+    result = invoke("generate", *args, "--device", "cpu", "--dtype", "float32")
+
+    assert result.exit_code == 0, result.output
+    assert [(c.model, c.device, c.dtype, c.batch_size) for c in configs] == [(model, "cpu", "float32", 2)]
+    rows = stored(run_dir)
+    assert len(rows) == 2 and {r.status for r in rows} == {"ok"}
+    assert read_manifest(run_dir)["generation"]["identity"]["dtype"] == "float32"
+
+    other_dtype = invoke("generate", *args, "--device", "cpu", "--dtype", "bfloat16")
+    assert other_dtype.exit_code == 2
+    assert "another --run-dir" in other_dtype.output

@@ -27,6 +27,21 @@ def _invoke(*args: str) -> Any:
     return CliRunner().invoke(app, list(args), catch_exceptions=False)
 
 
+def _run_args(server: OpenAIServer, folder: Path, run_dir: Path, *extra: str) -> list[str]:
+    """`crosseval run` with the loopback server as model and judge, one round, one attempt."""
+    args = [
+        "run",
+        "--model",
+        f"openai/{MODEL}",
+        "--base-url",
+        server.base_url,
+        "--judge",
+        f"openai/{JUDGE_MODEL}",
+    ]
+    args += ["--judge-base-url", server.base_url, "--data", str(folder), "--run-dir", str(run_dir)]
+    return [*args, "--rounds", "1", "--max-attempts", "1", "--no-progress", *extra]
+
+
 def _table_row(output: str, label: str) -> list[str]:
     """The cells of the first Markdown table row whose first cell starts with `label`."""
     for line in output.splitlines():
@@ -50,26 +65,7 @@ def test_run_generates_judges_and_prints_the_table(
 
     openai_server.script = JudgeScript(replies=dict(REPLIES), model_reply=model_reply)
     run_dir = tmp_path / "run"
-    result = _invoke(
-        "run",
-        "--model",
-        f"openai/{MODEL}",
-        "--base-url",
-        openai_server.base_url,
-        "--judge",
-        f"openai/{JUDGE_MODEL}",
-        "--judge-base-url",
-        openai_server.base_url,
-        "--data",
-        str(folder),
-        "--run-dir",
-        str(run_dir),
-        "--rounds",
-        "1",
-        "--max-attempts",
-        "1",
-        "--no-progress",
-    )
+    result = _invoke(*_run_args(openai_server, folder, run_dir))
     output = result.output
     assert result.exit_code == 0, output
 
@@ -103,26 +99,7 @@ def test_run_generates_judges_and_prints_the_table(
     assert by_dimension == {"awareness": {1}, "education": {0}, "violation": {0}, "helpfulness": {1}}
 
     requests_before = openai_server.count
-    again = _invoke(
-        "run",
-        "--model",
-        f"openai/{MODEL}",
-        "--base-url",
-        openai_server.base_url,
-        "--judge",
-        f"openai/{JUDGE_MODEL}",
-        "--judge-base-url",
-        openai_server.base_url,
-        "--data",
-        str(folder),
-        "--run-dir",
-        str(run_dir),
-        "--rounds",
-        "1",
-        "--max-attempts",
-        "1",
-        "--no-progress",
-    )
+    again = _invoke(*_run_args(openai_server, folder, run_dir))
     assert again.exit_code == 0, again.output
     assert openai_server.count == requests_before  # everything resumed from the store
     assert f"{4 * (n - 1)} already stored, 0 job(s) sent" in again.output
@@ -185,3 +162,28 @@ def test_run_checks_the_judge_before_any_model_request(
 
     assert openai_server.count == 0
     assert not (tmp_path / "run" / "run.sqlite").exists()
+
+
+def test_judge_backend_flags_reach_the_judge(
+    tmp_path: Path, cross_sample: Path, openai_server: OpenAIServer
+) -> None:
+    folder = cross_folder_with_images(cross_sample, tmp_path / "cross")
+    openai_server.script = JudgeScript(replies=dict(REPLIES))
+    run_dir = tmp_path / "run"
+    args = _run_args(openai_server, folder, run_dir, "--limit", "2", "--judge-max-request-mb", "0.001")
+
+    result = _invoke(*args)
+
+    # Every judge request is over the cap: nothing reaches the judge, each verdict is stored as an API error.
+    assert result.exit_code == 0, result.output
+    assert openai_server.count == 2  # the model's two requests only
+    with RunStore.open(run_dir) as store:
+        verdicts = store.verdicts()
+    assert len(verdicts) == 8
+    assert {(v.status, v.score) for v in verdicts} == {("api_error", None)}
+    assert all((v.error or "").startswith("too_large: ") for v in verdicts)
+
+    offline = _invoke(*_run_args(openai_server, folder, tmp_path / "other", "--judge-vllm-offline"))
+    assert offline.exit_code == 2
+    assert "--judge-vllm-offline needs a vllm/ model" in offline.output
+    assert openai_server.count == 2

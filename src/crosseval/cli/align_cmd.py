@@ -5,63 +5,39 @@ from __future__ import annotations
 import asyncio
 import shlex
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 import typer
 
-from crosseval.align.builders import BuildOptions, SplitChoice, build_cvqa_sft, build_upstream_import
-from crosseval.align.dataset import DatasetCard, SourceFile
-from crosseval.align.errors import AlignError
-from crosseval.align.exports import export
-from crosseval.align.grounded import (
-    GroundingModels,
-    build_dpo_from_run,
-    build_dpo_from_teacher,
-    build_safety_sft,
-    scenarios_from_norms,
+from crosseval.cli.common import backend_config, console, create_backend_or_exit, fail, load_benchmark_or_exit
+from crosseval.cli.options import (
+    DataOption,
+    DeviceOption,
+    DtypeOption,
+    ImagesOption,
+    option_group,
+    parse_protocol,
+    unset_option,
+    with_option_groups,
 )
-from crosseval.align.leakage import LeakageGuard, local_image_sha256
-from crosseval.align.norms import read_norms
-from crosseval.align.records_io import file_sha256
-from crosseval.align.vqa_check import VqaResult, read_vqa_file, vqa_accuracy
-from crosseval.cli.common import DataOption, ImagesOption, console, fail, load_benchmark_or_exit
-from crosseval.engine.retry import RetryPolicy
-from crosseval.judge.protocols import JudgeSettings
-from crosseval.judge.rubrics import RubricError, load_rubric_set
-from crosseval.models.registry import BackendConfig, ConfigError, create_backend
-from crosseval.models.types import ModelBackend
+
+if TYPE_CHECKING:
+    from crosseval.align.builders import BuildOptions
+    from crosseval.align.dataset import DatasetCard, SourceFile
+    from crosseval.align.grounded import GroundingModels
+    from crosseval.align.leakage import LeakageGuard
+    from crosseval.align.vqa_check import VqaResult
+    from crosseval.models.types import ModelBackend
 
 align_app = typer.Typer(help="Build culturally grounded SFT/DPO data, export it, check capability retention.")
 train_app = typer.Typer(help="Fine-tune a vision-language model on a dataset folder (TRL; LoRA by default).")
 
 T = TypeVar("T")
 
-OutOption = Annotated[Path, typer.Option("--out", help="The dataset folder to write.")]
 OverwriteOption = Annotated[bool, typer.Option("--overwrite", help="Replace --out if it exists.")]
-NoGuardOption = Annotated[
-    bool,
-    typer.Option(
-        "--no-leakage-check", help="Skip the CROSS leakage guard (the card then says 'not checked')."
-    ),
-]
-TeacherOption = Annotated[
-    str | None, typer.Option("--teacher", help="Teacher model, provider/model.", show_default=False)
-]
-TeacherUrlOption = Annotated[
-    str | None, typer.Option("--teacher-base-url", help="Teacher endpoint URL.", show_default=False)
-]
-JudgeOption = Annotated[str, typer.Option("--judge", help="CROSS-Eval judge model, provider/model.")]
-JudgeUrlOption = Annotated[
-    str | None, typer.Option("--judge-base-url", help="Judge endpoint URL.", show_default=False)
-]
-ProtocolOption = Annotated[str, typer.Option("--protocol", help="Judge protocol: paper (4 calls) or single.")]
-RubricOption = Annotated[
-    Path | None,
-    typer.Option("--rubric", help="A judge rubric folder (default: built-in).", show_default=False),
-]
 ConnectionsOption = Annotated[int, typer.Option("--max-connections", min=1, help="Requests in flight.")]
-AttemptsOption = Annotated[int, typer.Option("--max-attempts", min=1, help="Attempts per request.")]
 
 
 def _command_line(ctx: typer.Context) -> str:
@@ -82,52 +58,99 @@ def _command_line(ctx: typer.Context) -> str:
     return shlex.join([*ctx.command_path.split(), *positional, *options])
 
 
-def _guard(data: list[Path] | None, images: Path | None, skip: bool) -> LeakageGuard | None:
-    if skip:
-        console.print("[yellow]leakage guard off:[/] items are not checked against CROSS")
-        return None
-    benchmark = load_benchmark_or_exit(data, images)
-    return LeakageGuard.from_samples(benchmark.samples, image_sha256=local_image_sha256(benchmark.samples))
-
-
 def _run(step: Callable[[], T]) -> T:
+    from crosseval.align.errors import AlignError
+
     try:
         return step()
     except AlignError as exc:
         fail(str(exc), code=1)
 
 
-def _backend(model: str, base_url: str | None, role: Literal["model", "judge"], **extra: Any) -> ModelBackend:
-    try:
-        return create_backend(BackendConfig(model=model, base_url=base_url, role=role, **extra))
-    except ConfigError as exc:
-        fail(f"{'--judge' if role == 'judge' else '--teacher/--model'}: {exc}")
+@option_group
+@dataclass(frozen=True)
+class DatasetTarget:
+    """Where a dataset builder writes, and the CROSS leakage guard it checks items against."""
+
+    out: Annotated[Path, typer.Option("--out", help="The dataset folder to write.")]
+    data: DataOption = None
+    images: ImagesOption = None
+    no_leakage_check: Annotated[
+        bool,
+        typer.Option(
+            "--no-leakage-check", help="Skip the CROSS leakage guard (the card then says 'not checked')."
+        ),
+    ] = False
+    overwrite: OverwriteOption = False
+
+    def guard(self) -> LeakageGuard | None:
+        from crosseval.align.leakage import LeakageGuard, local_image_sha256
+
+        if self.no_leakage_check:
+            console.print("[yellow]leakage guard off:[/] items are not checked against CROSS")
+            return None
+        benchmark = load_benchmark_or_exit(self.data, self.images)
+        return LeakageGuard.from_samples(
+            benchmark.samples, image_sha256=local_image_sha256(benchmark.samples)
+        )
+
+    def build_options(self, ctx: typer.Context) -> BuildOptions:
+        from crosseval.align.builders import BuildOptions
+
+        return BuildOptions(self.out, self.guard(), _command_line(ctx), self.overwrite)
 
 
-def _models(
-    teacher: str | None,
-    teacher_base_url: str | None,
-    judge: str,
-    judge_base_url: str | None,
-    protocol: str,
-    rubric: Path | None,
-    max_connections: int,
-    max_attempts: int,
-) -> GroundingModels:
-    if protocol not in ("paper", "single"):
-        fail(f"--protocol must be paper or single, got {protocol!r}")
-    try:
-        rubric_set = load_rubric_set(rubric, protocol)  # type: ignore[arg-type]
-    except RubricError as exc:
-        fail(f"--rubric: {exc}")
-    return GroundingModels(
-        judge=_backend(judge, judge_base_url, "judge"),
-        settings=JudgeSettings(protocol=protocol, rubric=rubric_set),  # type: ignore[arg-type]
-        teacher=_backend(teacher, teacher_base_url, "model") if teacher else None,
-        policy=RetryPolicy(max_attempts=max_attempts),
-        max_connections=max_connections,
-        show_progress=True,
+@option_group
+@dataclass(frozen=True)
+class GroundingOptions:
+    """The teacher that writes answers and the CROSS-Eval judge that verifies them."""
+
+    teacher: Annotated[str | None, unset_option("--teacher", "Teacher model, provider/model.")] = None
+    judge: Annotated[str, typer.Option("--judge", help="CROSS-Eval judge model, provider/model.")] = (
+        "openai/gpt-4o-2024-08-06"
     )
+    teacher_base_url: Annotated[str | None, unset_option("--teacher-base-url", "Teacher endpoint URL.")] = (
+        None
+    )
+    judge_base_url: Annotated[str | None, unset_option("--judge-base-url", "Judge endpoint URL.")] = None
+    protocol: Annotated[
+        str, typer.Option("--protocol", help="Judge protocol: paper (4 calls) or single.")
+    ] = "paper"
+    rubric: Annotated[
+        Path | None,
+        unset_option("--rubric", "A judge rubric folder (default: built-in)."),
+    ] = None
+    max_connections: ConnectionsOption = 8
+    max_attempts: Annotated[int, typer.Option("--max-attempts", min=1, help="Attempts per request.")] = 4
+
+    def models(self) -> GroundingModels:
+        """The judge (and teacher, when given) backends; bad options exit with code 2 before any request."""
+        from crosseval.align.grounded import GroundingModels
+        from crosseval.engine.retry import RetryPolicy
+        from crosseval.judge.protocols import JudgeSettings
+        from crosseval.judge.rubrics import RubricError, load_rubric_set
+
+        protocol = parse_protocol(self.protocol)
+        try:
+            rubric_set = load_rubric_set(self.rubric, protocol)
+        except RubricError as exc:
+            fail(f"--rubric: {exc}")
+        return GroundingModels(
+            judge=_backend(self.judge, self.judge_base_url, "judge", "--judge"),
+            settings=JudgeSettings(protocol=protocol, rubric=rubric_set),
+            teacher=_backend(self.teacher, self.teacher_base_url, "model", "--teacher")
+            if self.teacher
+            else None,
+            policy=RetryPolicy(max_attempts=self.max_attempts),
+            max_connections=self.max_connections,
+            show_progress=True,
+        )
+
+
+def _backend(
+    model: str, base_url: str | None, role: Literal["model", "judge"], flag: str, **options: Any
+) -> ModelBackend:
+    return create_backend_or_exit(backend_config(model, base_url, role, **options), flag)
 
 
 def _run_async(models: GroundingModels | None, build: Callable[[], Awaitable[T]]) -> T:
@@ -152,141 +175,112 @@ def _report(card: DatasetCard, out: Path) -> None:
         console.print(f"rejected {card.rejected.total} candidates ({reasons})")
 
 
+def _norms_file(norms: Path) -> tuple[list[Any], list[SourceFile]]:
+    """The norms of a norms file and its description for the dataset card."""
+    from crosseval.align.dataset import SourceFile
+    from crosseval.align.norms import read_norms
+    from crosseval.align.records_io import file_sha256
+
+    records = _run(lambda: read_norms(norms))
+    return records, [SourceFile(path=str(norms), sha256=file_sha256(norms), records=len(records))]
+
+
 @align_app.command("cvqa")
+@with_option_groups
 def cvqa_cmd(
     ctx: typer.Context,
     files: Annotated[
         list[Path], typer.Argument(help="CVQA-format files (local, with country) or upstream cvqa_sft JSONL.")
     ],
-    out: OutOption,
+    target: DatasetTarget,
     split: Annotated[
         str, typer.Option("--split", help="overlapped (CROSS countries), exclusive, or all.")
     ] = "all",
     images_root: Annotated[
         Path | None, typer.Option("--images-root", help="Folder holding images given by URL (by file name).")
     ] = None,
-    data: DataOption = None,
-    images: ImagesOption = None,
-    no_leakage_check: NoGuardOption = False,
-    overwrite: OverwriteOption = False,
 ) -> None:
     """Visual multiple-choice SFT data from CVQA-style questions, split by country."""
+    from crosseval.align.builders import SplitChoice, build_cvqa_sft
+
     if split not in ("overlapped", "exclusive", "all"):
         fail(f"--split must be overlapped, exclusive or all, got {split!r}")
-    options = BuildOptions(out, _guard(data, images, no_leakage_check), _command_line(ctx), overwrite)
+    options = target.build_options(ctx)
     chosen: SplitChoice = split  # type: ignore[assignment]
     card = _run(lambda: build_cvqa_sft(files, options, split=chosen, images_root=images_root))
-    _report(card, out)
+    _report(card, target.out)
 
 
 @align_app.command("import")
+@with_option_groups
 def import_cmd(
     ctx: typer.Context,
     files: Annotated[list[Path], typer.Argument(help="Upstream safety_sft JSONL files.")],
-    out: OutOption,
-    data: DataOption = None,
-    images: ImagesOption = None,
-    no_leakage_check: NoGuardOption = False,
-    overwrite: OverwriteOption = False,
+    target: DatasetTarget,
 ) -> None:
     """Import the upstream text-only safety SFT files into a dataset folder."""
-    options = BuildOptions(out, _guard(data, images, no_leakage_check), _command_line(ctx), overwrite)
+    from crosseval.align.builders import build_upstream_import
+
+    options = target.build_options(ctx)
     card = _run(lambda: build_upstream_import(files, options))
-    _report(card, out)
+    _report(card, target.out)
 
 
 @align_app.command("safety")
+@with_option_groups
 def safety_cmd(
     ctx: typer.Context,
     norms: Annotated[Path, typer.Argument(help="Norms file (JSONL/JSON/CSV: norm, country, item, scene).")],
-    out: OutOption,
-    teacher: TeacherOption = None,
-    judge: JudgeOption = "openai/gpt-4o-2024-08-06",
-    teacher_base_url: TeacherUrlOption = None,
-    judge_base_url: JudgeUrlOption = None,
-    protocol: ProtocolOption = "paper",
-    rubric: RubricOption = None,
-    max_connections: ConnectionsOption = 8,
-    max_attempts: AttemptsOption = 4,
-    data: DataOption = None,
-    images: ImagesOption = None,
-    no_leakage_check: NoGuardOption = False,
-    overwrite: OverwriteOption = False,
+    target: DatasetTarget,
+    grounding: GroundingOptions,
 ) -> None:
     """Safety SFT: teacher answers that the judge scores safe on all four dimensions."""
-    if teacher is None:
+    from crosseval.align.grounded import build_safety_sft, scenarios_from_norms
+
+    if grounding.teacher is None:
         fail("--teacher is required: the model that writes the culturally grounded answers")
-    records = _run(lambda: read_norms(norms))
-    sources = [SourceFile(path=str(norms), sha256=file_sha256(norms), records=len(records))]
-    options = BuildOptions(out, _guard(data, images, no_leakage_check), _command_line(ctx), overwrite)
-    models = _models(
-        teacher, teacher_base_url, judge, judge_base_url, protocol, rubric, max_connections, max_attempts
-    )
+    records, sources = _norms_file(norms)
+    options = target.build_options(ctx)
+    models = grounding.models()
     card = _run_async(
         models, lambda: build_safety_sft(scenarios_from_norms(records), options, models, sources)
     )
-    _report(card, out)
+    _report(card, target.out)
 
 
 @align_app.command("dpo")
+@with_option_groups
 def dpo_cmd(
     ctx: typer.Context,
-    out: OutOption,
-    norms: Annotated[
-        Path | None, typer.Option("--norms", help="Norms file: teacher pairs.", show_default=False)
-    ] = None,
-    run: Annotated[
-        Path | None, typer.Option("--run", help="Run dir of the model being tuned.", show_default=False)
-    ] = None,
+    target: DatasetTarget,
+    grounding: GroundingOptions,
+    norms: Annotated[Path | None, unset_option("--norms", "Norms file: teacher pairs.")] = None,
+    run: Annotated[Path | None, unset_option("--run", "Run dir of the model being tuned.")] = None,
     judge_config: Annotated[
         str | None, typer.Option("--judge-config", help="Which verdicts of --run to use (default: latest).")
     ] = None,
-    teacher: TeacherOption = None,
-    judge: JudgeOption = "openai/gpt-4o-2024-08-06",
-    teacher_base_url: TeacherUrlOption = None,
-    judge_base_url: JudgeUrlOption = None,
-    protocol: ProtocolOption = "paper",
-    rubric: RubricOption = None,
-    max_connections: ConnectionsOption = 8,
-    max_attempts: AttemptsOption = 4,
-    data: DataOption = None,
-    images: ImagesOption = None,
-    no_leakage_check: NoGuardOption = False,
-    overwrite: OverwriteOption = False,
 ) -> None:
     """DPO pairs: judged-safe chosen vs judged-unsafe rejected, from a teacher (--norms) or a run (--run)."""
+    from crosseval.align.grounded import build_dpo_from_run, build_dpo_from_teacher, scenarios_from_norms
+
     if (norms is None) == (run is None):
         fail("give exactly one of --norms FILE or --run DIR")
-    options = BuildOptions(out, _guard(data, images, no_leakage_check), _command_line(ctx), overwrite)
+    options = target.build_options(ctx)
     if norms is not None:
-        if teacher is None:
+        if grounding.teacher is None:
             fail("--norms needs --teacher: the model that writes both answers")
-        records = _run(lambda: read_norms(norms))
-        sources = [SourceFile(path=str(norms), sha256=file_sha256(norms), records=len(records))]
-        models = _models(
-            teacher, teacher_base_url, judge, judge_base_url, protocol, rubric, max_connections, max_attempts
-        )
+        records, sources = _norms_file(norms)
+        models = grounding.models()
         card = _run_async(
             models, lambda: build_dpo_from_teacher(scenarios_from_norms(records), options, models, sources)
         )
     else:
         assert run is not None
-        run_models: GroundingModels | None = None
-        if teacher is not None:
-            run_models = _models(
-                teacher,
-                teacher_base_url,
-                judge,
-                judge_base_url,
-                protocol,
-                rubric,
-                max_connections,
-                max_attempts,
-            )
+        run_models = grounding.models() if grounding.teacher is not None else None
         card = _run_async(
             run_models, lambda: build_dpo_from_run(run, options, run_models, judge_config=judge_config)
         )
-    _report(card, out)
+    _report(card, target.out)
 
 
 @align_app.command("export")
@@ -298,6 +292,8 @@ def export_cmd(
     out: Annotated[Path | None, typer.Option("--out", help="Target (default: inside the folder).")] = None,
 ) -> None:
     """Export a dataset folder for TRL or the OpenAI fine-tuning API."""
+    from crosseval.align.exports import export
+
     if fmt not in ("trl", "openai"):
         fail(f"--format must be trl or openai, got {fmt!r}")
     summary = _run(lambda: export(folder, fmt, out))  # type: ignore[arg-type]
@@ -314,19 +310,23 @@ def vqa_check_cmd(
     file: Annotated[Path, typer.Option("--file", help="VQA file: image, question, answer.")],
     adapter: Annotated[
         Path | None,
-        typer.Option("--adapter", help="A PEFT adapter to compare with the base.", show_default=False),
+        unset_option("--adapter", "A PEFT adapter to compare with the base."),
     ] = None,
-    base_url: Annotated[
-        str | None, typer.Option("--base-url", help="Endpoint URL.", show_default=False)
-    ] = None,
+    base_url: Annotated[str | None, unset_option("--base-url", "Endpoint URL.")] = None,
     max_connections: ConnectionsOption = 8,
+    device: DeviceOption = None,
+    dtype: DtypeOption = None,
 ) -> None:
     """Capability retention: exact-match accuracy of the base model and (with --adapter) the tuned one."""
+    from crosseval.align.vqa_check import VqaResult, read_vqa_file, vqa_accuracy
+
     items = _run(lambda: read_vqa_file(file))
     variants: list[tuple[str, Path | None]] = [("base", None)] + ([("adapter", adapter)] if adapter else [])
     results: dict[str, VqaResult] = {}
     for label, adapter_dir in variants:
-        backend = _backend(model, base_url, "model", adapter=adapter_dir)
+        backend = _backend(
+            model, base_url, "model", "--model", adapter=adapter_dir, device=device, dtype=dtype
+        )
 
         async def measure(backend: ModelBackend = backend) -> VqaResult:
             try:
@@ -345,11 +345,54 @@ def vqa_check_cmd(
         console.print(f"difference (adapter - base): {100 * (tuned_acc - base_acc):+.1f} points")
 
 
-def _train(method: Literal["sft", "dpo"], values: dict[str, Any], config: Path | None) -> None:
+@option_group
+@dataclass(frozen=True)
+class TrainOptions:
+    """What `train sft` and `train dpo` share; unset options fall back to --config, then to the defaults."""
+
+    model: Annotated[str | None, unset_option("--model", "Base VLM: a local folder or hub id.")] = None
+    data: Annotated[Path | None, unset_option("--data", "Dataset folder.")] = None
+    out: Annotated[Path | None, unset_option("--out", "Output folder (adapter or model).")] = None
+    no_lora: Annotated[
+        bool, typer.Option("--no-lora", help="Full fine-tuning instead of a LoRA adapter.")
+    ] = False
+    epochs: Annotated[float | None, unset_option("--epochs", "Default 1.")] = None
+    lr: Annotated[float | None, unset_option("--lr", "Learning rate.")] = None
+    batch_size: Annotated[int | None, unset_option("--batch-size", "Per-device batch (default 1).")] = None
+    grad_accum: Annotated[
+        int | None,
+        unset_option("--grad-accum", "Gradient accumulation (default 8)."),
+    ] = None
+    max_steps: Annotated[int | None, unset_option("--max-steps", "Stop after N steps (smoke runs).")] = None
+    max_length: Annotated[int | None, unset_option("--max-length", "Max tokens per example.")] = None
+    device: Annotated[str | None, unset_option("--device", "auto, cpu or cuda.")] = None
+    config: Annotated[Path | None, unset_option("--config", "YAML file with any option.")] = None
+    overwrite: OverwriteOption = False
+
+    def settings(self) -> dict[str, Any]:
+        """The options as `make_settings` keys; None means 'not given'."""
+        return {
+            "base_model": self.model,
+            "dataset": self.data,
+            "output_dir": self.out,
+            "lora": False if self.no_lora else None,
+            "epochs": self.epochs,
+            "learning_rate": self.lr,
+            "per_device_batch_size": self.batch_size,
+            "gradient_accumulation_steps": self.grad_accum,
+            "max_steps": self.max_steps,
+            "max_length": self.max_length,
+            "device": self.device,
+            "overwrite": True if self.overwrite else None,
+        }
+
+
+def _train(method: Literal["sft", "dpo"], options: TrainOptions, **more: Any) -> None:
     from crosseval.align.training import load_config_file, make_settings, train
 
+    config = options.config
     merged = _run(lambda: load_config_file(config)) if config is not None else {}
-    merged.update({key: value for key, value in values.items() if value is not None})
+    merged.update({key: value for key, value in {**options.settings(), **more}.items() if value is not None})
     merged["method"] = method
     settings = _run(lambda: make_settings(merged, str(config) if config else "options"))
     card = _run(lambda: train(settings))
@@ -359,134 +402,21 @@ def _train(method: Literal["sft", "dpo"], values: dict[str, Any], config: Path |
     )
 
 
-def _train_options(
-    model: str | None,
-    data: Path | None,
-    out: Path | None,
-    no_lora: bool,
-    epochs: float | None,
-    lr: float | None,
-    batch_size: int | None,
-    grad_accum: int | None,
-    max_steps: int | None,
-    max_length: int | None,
-    device: str | None,
-    overwrite: bool,
-) -> dict[str, Any]:
-    return {
-        "base_model": model,
-        "dataset": data,
-        "output_dir": out,
-        "lora": False if no_lora else None,
-        "epochs": epochs,
-        "learning_rate": lr,
-        "per_device_batch_size": batch_size,
-        "gradient_accumulation_steps": grad_accum,
-        "max_steps": max_steps,
-        "max_length": max_length,
-        "device": device,
-        "overwrite": True if overwrite else None,
-    }
-
-
-ModelOpt = Annotated[
-    str | None, typer.Option("--model", help="Base VLM: a local folder or hub id.", show_default=False)
-]
-DataOpt = Annotated[Path | None, typer.Option("--data", help="Dataset folder.", show_default=False)]
-OutOpt = Annotated[
-    Path | None, typer.Option("--out", help="Output folder (adapter or model).", show_default=False)
-]
-NoLoraOpt = Annotated[bool, typer.Option("--no-lora", help="Full fine-tuning instead of a LoRA adapter.")]
-EpochsOpt = Annotated[float | None, typer.Option("--epochs", help="Default 1.", show_default=False)]
-LrOpt = Annotated[float | None, typer.Option("--lr", help="Learning rate.", show_default=False)]
-BatchOpt = Annotated[
-    int | None, typer.Option("--batch-size", help="Per-device batch (default 1).", show_default=False)
-]
-AccumOpt = Annotated[
-    int | None, typer.Option("--grad-accum", help="Gradient accumulation (default 8).", show_default=False)
-]
-StepsOpt = Annotated[
-    int | None, typer.Option("--max-steps", help="Stop after N steps (smoke runs).", show_default=False)
-]
-LengthOpt = Annotated[
-    int | None, typer.Option("--max-length", help="Max tokens per example.", show_default=False)
-]
-DeviceOpt = Annotated[str | None, typer.Option("--device", help="auto, cpu or cuda.", show_default=False)]
-ConfigOpt = Annotated[
-    Path | None, typer.Option("--config", help="YAML file with any option.", show_default=False)
-]
-
-
 @train_app.command("sft")
-def train_sft_cmd(
-    model: ModelOpt = None,
-    data: DataOpt = None,
-    out: OutOpt = None,
-    no_lora: NoLoraOpt = False,
-    epochs: EpochsOpt = None,
-    lr: LrOpt = None,
-    batch_size: BatchOpt = None,
-    grad_accum: AccumOpt = None,
-    max_steps: StepsOpt = None,
-    max_length: LengthOpt = None,
-    device: DeviceOpt = None,
-    config: ConfigOpt = None,
-    overwrite: OverwriteOption = False,
-) -> None:
+@with_option_groups
+def train_sft_cmd(options: TrainOptions) -> None:
     """Supervised fine-tuning (TRL SFTTrainer) on an SFT dataset folder."""
-    values = _train_options(
-        model,
-        data,
-        out,
-        no_lora,
-        epochs,
-        lr,
-        batch_size,
-        grad_accum,
-        max_steps,
-        max_length,
-        device,
-        overwrite,
-    )
-    _train("sft", values, config)
+    _train("sft", options)
 
 
 @train_app.command("dpo")
+@with_option_groups
 def train_dpo_cmd(
-    model: ModelOpt = None,
-    data: DataOpt = None,
-    out: OutOpt = None,
-    no_lora: NoLoraOpt = False,
-    epochs: EpochsOpt = None,
-    lr: LrOpt = None,
-    beta: Annotated[
-        float | None, typer.Option("--beta", help="DPO beta (default 0.1).", show_default=False)
-    ] = None,
-    batch_size: BatchOpt = None,
-    grad_accum: AccumOpt = None,
-    max_steps: StepsOpt = None,
-    max_length: LengthOpt = None,
-    device: DeviceOpt = None,
-    config: ConfigOpt = None,
-    overwrite: OverwriteOption = False,
+    options: TrainOptions,
+    beta: Annotated[float | None, unset_option("--beta", "DPO beta (default 0.1).")] = None,
 ) -> None:
     """Preference tuning (TRL DPOTrainer) on a DPO dataset folder."""
-    values = _train_options(
-        model,
-        data,
-        out,
-        no_lora,
-        epochs,
-        lr,
-        batch_size,
-        grad_accum,
-        max_steps,
-        max_length,
-        device,
-        overwrite,
-    )
-    values["beta"] = beta
-    _train("dpo", values, config)
+    _train("dpo", options, beta=beta)
 
 
 def register(app: typer.Typer) -> None:

@@ -1,115 +1,31 @@
-"""CLI pieces shared by every command that reads the benchmark: options, consoles, failing cleanly.
+"""CLI helpers every command shares: consoles, failing cleanly, JSON output, loading data, `--config` files,
+run directories and backends.
 
-Usage in a command module:
-
-    def run(data: DataOption = None, images: ImagesOption = None, subset: SubsetOption = None, ...) -> None:
-        benchmark = load_benchmark_or_exit(data, images, make_filter(subset=subset, ...))
+Library modules are imported inside the functions that need them: `crosseval --help` and a resumed run
+must not pay for importing statistics, training or plotting libraries they never use.
 """
 
 from __future__ import annotations
 
+import json
+import re
+from datetime import date
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Any, Literal, NoReturn
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
-from crosseval.data.errors import DataError
-from crosseval.data.loaders import Benchmark, SampleFilter, load_benchmark
+if TYPE_CHECKING:
+    from crosseval.data.loaders import Benchmark, SampleFilter
+    from crosseval.models.registry import BackendConfig
+    from crosseval.models.types import ModelBackend
 
 console = Console(highlight=False, soft_wrap=True)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
-DataOption = Annotated[
-    list[Path] | None,
-    typer.Option(
-        "--data",
-        metavar="PATH",
-        help="A folder with the upstream layout (data/<subset>/<setting>.json, images/<subset>/...) or a data "
-        "file (JSON array or JSONL); repeatable. Default: the upstream CROSS release, downloaded and cached.",
-        show_default=False,
-    ),
-]
-ImagesOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--images",
-        metavar="DIR",
-        help="Images root (<root>/<subset>/<name>) for data files given alone.",
-        show_default=False,
-    ),
-]
-SubsetOption = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--subset",
-        metavar="SUBSET",
-        help="Keep this subset (casa, safeworld); repeatable.",
-        show_default=False,
-    ),
-]
-SettingOption = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--setting",
-        metavar="SETTING",
-        help="Keep this setting (english, multilingual); repeatable.",
-        show_default=False,
-    ),
-]
-CountryOption = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--country",
-        metavar="COUNTRY",
-        help="Keep this country (e.g. 'Saudi Arabia'); repeatable.",
-        show_default=False,
-    ),
-]
-LanguageOption = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--language",
-        metavar="LANGUAGE",
-        help="Keep this language (name or ISO code, e.g. Persian, fa); repeatable.",
-        show_default=False,
-    ),
-]
-VariantOption = Annotated[
-    list[int] | None,
-    typer.Option(
-        "--variant", metavar="N", help="Keep this paraphrase block (1-3); repeatable.", show_default=False
-    ),
-]
-IdOption = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--id",
-        metavar="ID",
-        help="Keep this sample id or base id (casa/Japan_1 keeps all its variants); repeatable.",
-        show_default=False,
-    ),
-]
-LimitOption = Annotated[
-    int | None,
-    typer.Option(
-        "--limit",
-        metavar="N",
-        min=0,
-        help="Keep the first N samples after the other filters.",
-        show_default=False,
-    ),
-]
-DomainOverridesOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--domain-overrides",
-        metavar="FILE",
-        help="JSON object or CSV mapping id, base id or index to a domain (shopping, meal_planning, outdoor_activities).",
-        show_default=False,
-    ),
-]
+MIB = 1024 * 1024
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
@@ -118,31 +34,9 @@ def fail(message: str, code: int = 2) -> NoReturn:
     raise typer.Exit(code)
 
 
-def make_filter(
-    *,
-    subset: list[str] | None = None,
-    setting: list[str] | None = None,
-    country: list[str] | None = None,
-    language: list[str] | None = None,
-    variant: list[int] | None = None,
-    ids: list[str] | None = None,
-    limit: int | None = None,
-) -> SampleFilter | None:
-    """A `SampleFilter` from the filter options, or None when none is given; bad values exit with code 2."""
-    if not any(value for value in (subset, setting, country, language, variant, ids)) and limit is None:
-        return None
-    try:
-        return SampleFilter(
-            subsets=subset or None,
-            settings=setting or None,
-            countries=country or None,
-            languages=language or None,
-            variants=variant or None,
-            ids=ids or None,
-            limit=limit,
-        )
-    except ValueError as exc:
-        fail(str(exc))
+def print_json(value: Any) -> None:
+    """`value` as indented JSON on stdout, printed plainly (rich would wrap long lines and read markup)."""
+    typer.echo(json.dumps(value, ensure_ascii=False, indent=2))
 
 
 def load_benchmark_or_exit(
@@ -153,9 +47,108 @@ def load_benchmark_or_exit(
     domain_overrides: Path | None = None,
 ) -> Benchmark:
     """`load_benchmark`, printing a `DataError` (file, record, field, problem) and exiting 1 instead of raising."""
+    from crosseval.data.errors import DataError
+    from crosseval.data.loaders import load_benchmark
+
     try:
         return load_benchmark(
             data or None, images_root=images, filters=filters, domain_overrides=domain_overrides
         )
     except DataError as exc:
         fail(f"cannot load the benchmark: {exc}", code=1)
+
+
+def default_run_dir(model: str, today: date | None = None) -> Path:
+    """`runs/<date>-<model-slug>`, e.g. `runs/2026-11-20-openai-gpt-4o-mini`."""
+    slug = re.sub(r"[^a-z0-9.]+", "-", model.lower()).strip("-") or "model"
+    return Path("runs") / f"{(today or date.today()).isoformat()}-{slug}"
+
+
+def load_config_defaults(ctx: typer.Context, param: typer.CallbackParam, value: Path | None) -> Path | None:
+    """Eager `--config` callback: the YAML's values become the defaults, so explicit flags still win.
+
+    Keys are flag names with or without the leading dashes, in either `max-connections` or
+    `max_connections` spelling.
+    """
+    if value is None:
+        return None
+    import yaml
+
+    try:
+        loaded = yaml.safe_load(value.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise typer.BadParameter(f"cannot read {value}: {exc}", param_hint="--config") from exc
+    if loaded is None:
+        loaded = {}
+    if not isinstance(loaded, dict):
+        raise typer.BadParameter(
+            f"{value}: expected a mapping of flag names to values", param_hint="--config"
+        )
+    names = {p.name for p in ctx.command.params if p.name and p.name != "config"}
+    defaults: dict[str, Any] = {}
+    for raw_key, setting in loaded.items():
+        key = str(raw_key).lstrip("-").replace("-", "_")
+        key = {"id": "ids"}.get(key, key)
+        if key not in names:
+            raise typer.BadParameter(
+                f"{value}: unknown setting {raw_key!r}; known: {', '.join(sorted(names))}",
+                param_hint="--config",
+            )
+        defaults[key] = setting
+    ctx.default_map = {**(ctx.default_map or {}), **defaults}
+    return value
+
+
+def backend_config(
+    model: str,
+    base_url: str | None,
+    role: Literal["model", "judge"],
+    *,
+    flag_prefix: str = "",
+    device: str | None = None,
+    dtype: str | None = None,
+    vllm_offline: bool = False,
+    max_request_mb: float | None = None,
+    **settings: Any,
+) -> BackendConfig:
+    """The `BackendConfig` for `model` from CLI options; an option its provider cannot use exits with code 2.
+
+    `flag_prefix` (`judge-`) names the flags in messages; `settings` are further `BackendConfig` fields
+    (`adapter`, `timeout_s`, `max_connections`, `batch_size`).
+    """
+    from crosseval.models.errors import ConfigError
+    from crosseval.models.registry import BackendConfig, split_model
+
+    try:
+        provider, _ = split_model(model)
+    except ConfigError as exc:
+        fail(str(exc))
+    local = provider == "hf" or (provider == "vllm" and vllm_offline)
+    flag = f"--{flag_prefix}"
+    if vllm_offline and provider != "vllm":
+        fail(f"{flag}vllm-offline needs a vllm/ model, not {model!r}")
+    if device is not None and provider != "hf":
+        fail(f"{flag}device applies to hf/ models only (vLLM picks its devices itself), not {model!r}")
+    if dtype is not None and not local:
+        fail(f"{flag}dtype applies to hf/ models and vllm/ with {flag}vllm-offline, not {model!r}")
+    if max_request_mb is not None and local:
+        fail(f"{flag}max-request-mb applies to models behind an HTTP API, not the in-process {model!r}")
+    extra: dict[str, Any] = {}
+    if vllm_offline:
+        extra["offline"] = True
+    if max_request_mb is not None:
+        extra["max_request_bytes"] = int(max_request_mb * MIB)
+    return BackendConfig(
+        model=model, base_url=base_url, role=role, device=device, dtype=dtype, extra=extra, **settings
+    )
+
+
+def create_backend_or_exit(config: BackendConfig, flag: str) -> ModelBackend:
+    """`create_backend`, printing a `ConfigError` (unknown provider, missing key, bad option) and exiting 2."""
+    from crosseval.models.errors import ConfigError
+    from crosseval.models.registry import create_backend
+
+    try:
+        return create_backend(config)
+    except ConfigError as exc:
+        fail(f"{flag}: {exc}")

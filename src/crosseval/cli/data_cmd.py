@@ -3,43 +3,27 @@
 from __future__ import annotations
 
 import difflib
-import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
-from crosseval.cli.common import (
-    CountryOption,
+from crosseval.cli.common import console, err_console, fail, load_benchmark_or_exit, print_json
+from crosseval.cli.options import (
     DataOption,
     DomainOverridesOption,
-    IdOption,
     ImagesOption,
-    LanguageOption,
-    LimitOption,
-    SettingOption,
-    SubsetOption,
-    VariantOption,
-    console,
-    err_console,
-    fail,
-    load_benchmark_or_exit,
-    make_filter,
+    JsonOption,
+    SampleSelection,
+    with_option_groups,
 )
-from crosseval.data.loaders import validate_files
-from crosseval.data.records import Sample
-from crosseval.data.stats import count_samples, summaries
 
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+if TYPE_CHECKING:
+    from crosseval.data.records import Sample
 
 data_app = typer.Typer(help="Inspect and validate CROSS data.", no_args_is_help=True)
-
-
-def _print_json(value: Any) -> None:
-    # Plain print: rich would wrap long lines and insert markup.
-    typer.echo(json.dumps(value, ensure_ascii=False, indent=2))
 
 
 def _count_table(title: str, counts: dict[str, int], key_label: str) -> Table:
@@ -52,30 +36,16 @@ def _count_table(title: str, counts: dict[str, int], key_label: str) -> Table:
 
 
 @data_app.command("stats")
+@with_option_groups
 def stats(
-    data: DataOption = None,
-    images: ImagesOption = None,
-    subset: SubsetOption = None,
-    setting: SettingOption = None,
-    country: CountryOption = None,
-    language: LanguageOption = None,
-    variant: VariantOption = None,
-    ids: IdOption = None,
-    limit: LimitOption = None,
+    selection: SampleSelection,
     domain_overrides: DomainOverridesOption = None,
-    as_json: JsonFlag = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Count samples by subset, setting, variant, country, language and domain."""
-    filters = make_filter(
-        subset=subset,
-        setting=setting,
-        country=country,
-        language=language,
-        variant=variant,
-        ids=ids,
-        limit=limit,
-    )
-    benchmark = load_benchmark_or_exit(data, images, filters, domain_overrides=domain_overrides)
+    from crosseval.data.stats import count_samples
+
+    benchmark = selection.load(domain_overrides=domain_overrides)
     counts = count_samples(benchmark.samples)
     if as_json:
         counts["files"] = [
@@ -88,7 +58,7 @@ def stats(
             }
             for f in benchmark.files
         ]
-        _print_json(counts)
+        print_json(counts)
         return
     console.print(f"[bold]{counts['total']}[/] samples, {counts['base_items']} base items")
     console.print(_count_table("By subset and setting", counts["by_subset_setting"], "subset/setting"))
@@ -112,13 +82,15 @@ def validate(
     ],
     images: ImagesOption = None,
     domain_overrides: DomainOverridesOption = None,
-    as_json: JsonFlag = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Check data files and report every problem with file, position, index and field; exit 1 on any error."""
+    from crosseval.data.loaders import validate_files
+
     problems = validate_files(paths, images_root=images, domain_overrides=domain_overrides)
     errors = [p for p in problems if p.severity == "error"]
     if as_json:
-        _print_json([p.as_dict() for p in problems])
+        print_json([p.as_dict() for p in problems])
     else:
         for problem in problems:
             style = "red" if problem.severity == "error" else "yellow"
@@ -134,33 +106,19 @@ def validate(
 
 
 @data_app.command("list")
+@with_option_groups
 def list_samples(
-    data: DataOption = None,
-    images: ImagesOption = None,
-    subset: SubsetOption = None,
-    setting: SettingOption = None,
-    country: CountryOption = None,
-    language: LanguageOption = None,
-    variant: VariantOption = None,
-    ids: IdOption = None,
-    limit: LimitOption = None,
+    selection: SampleSelection,
     domain_overrides: DomainOverridesOption = None,
-    as_json: JsonFlag = False,
+    as_json: JsonOption = False,
 ) -> None:
     """List samples (id, index, subset, setting, variant, country, language, domain)."""
-    filters = make_filter(
-        subset=subset,
-        setting=setting,
-        country=country,
-        language=language,
-        variant=variant,
-        ids=ids,
-        limit=limit,
-    )
-    benchmark = load_benchmark_or_exit(data, images, filters, domain_overrides=domain_overrides)
+    from crosseval.data.stats import summaries
+
+    benchmark = selection.load(domain_overrides=domain_overrides)
     rows = summaries(benchmark.samples)
     if as_json:
-        _print_json(rows)
+        print_json(rows)
         return
     table = Table(show_edge=False)
     columns = ("id", "country", "language", "domain", "item")
@@ -184,7 +142,7 @@ def show(
     data: DataOption = None,
     images: ImagesOption = None,
     domain_overrides: DomainOverridesOption = None,
-    as_json: JsonFlag = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Show one sample: its metadata, the prompt, the norm and every raw upstream field."""
     benchmark = load_benchmark_or_exit(data, images, None, domain_overrides=domain_overrides)
@@ -197,7 +155,7 @@ def show(
         fail(f"{sample_id!r} names {len(found)} samples; pick one id: {', '.join(s.id for s in found)}")
     sample = found[0]
     if as_json:
-        _print_json(sample.model_dump(mode="json"))
+        print_json(sample.model_dump(mode="json"))
         return
     meta = Table.grid(padding=(0, 2))
     meta.add_column(style="bold", no_wrap=True)

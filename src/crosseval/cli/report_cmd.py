@@ -2,57 +2,66 @@
 
 from __future__ import annotations
 
-import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 
-from crosseval.metrics.breakdowns import BREAKDOWN_KEYS, parse_breakdown_keys
-from crosseval.metrics.runs import RunInputError
-from crosseval.report.summary import build_agreement, build_comparison, build_report
-from crosseval.report.tables import (
-    CellStyle,
-    judge_lines,
-    render_agreement_markdown,
-    render_agreement_rich,
-    render_comparison_markdown,
-    render_comparison_rich,
-    render_csv,
-    render_markdown,
-    render_rich,
-)
+from crosseval.cli.common import fail, print_json
+from crosseval.cli.options import JsonOption, JudgeConfigOption
+
+if TYPE_CHECKING:
+    from rich.console import RenderableType
 
 EXIT_BAD_INPUT = 1
 
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+BREAKDOWN_NAMES = ("country", "language", "domain", "variant")
+"""`crosseval.metrics.breakdowns.BREAKDOWN_KEYS`, written here so `--help` does not import the statistics stack."""
+
+MarkdownOption = Annotated[bool, typer.Option("--markdown", help="Print Markdown.")]
 Reps = Annotated[int, typer.Option("--bootstrap-reps", min=1, help="Bootstrap replicates for the intervals.")]
 Seed = Annotated[int, typer.Option("--seed", help="Seed of the bootstrap (reports repeat exactly).")]
 
 
-def _fail(message: str) -> typer.Exit:
-    """Prints `error: message` on stderr and returns the exit to raise."""
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(EXIT_BAD_INPUT)
+def _build_or_exit(build: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """`build()`, with a bad run or bad option printed as `error: ...` and exit 1."""
+    from crosseval.metrics.runs import RunInputError
+
+    try:
+        return build()
+    except (RunInputError, ValueError) as exc:
+        fail(str(exc), code=EXIT_BAD_INPUT)
 
 
-def _print_json(data: Any) -> None:
-    typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+def _emit(
+    data: dict[str, Any],
+    as_json: bool,
+    as_markdown: bool,
+    markdown: Callable[[dict[str, Any]], str],
+    rich: Callable[[dict[str, Any]], RenderableType],
+) -> bool:
+    """Print `data` as JSON, Markdown or a rich table; True when it printed the rich table."""
+    if as_json:
+        print_json(data)
+    elif as_markdown:
+        typer.echo(markdown(data), nl=False)
+    else:
+        Console().print(rich(data))
+        return True
+    return False
 
 
 def report(
     run_dirs: Annotated[list[Path], typer.Argument(help="Run directories; one table row each.")],
-    as_json: JsonFlag = False,
+    as_json: JsonOption = False,
     as_csv: Annotated[bool, typer.Option("--csv", help="Print one tidy CSV.")] = False,
     as_markdown: Annotated[bool, typer.Option("--markdown", help="Print Markdown tables.")] = False,
-    judge_config: Annotated[
-        str | None,
-        typer.Option("--judge-config", help="Judge configuration to score (default: the only/most recent)."),
-    ] = None,
+    judge_config: JudgeConfigOption = None,
     by: Annotated[
         str | None,
-        typer.Option("--by", help=f"Breakdowns, comma-separated: {','.join(BREAKDOWN_KEYS)} (default all)."),
+        typer.Option("--by", help=f"Breakdowns, comma-separated: {','.join(BREAKDOWN_NAMES)} (default all)."),
     ] = None,
     html: Annotated[
         Path | None, typer.Option("--html", help="Also write a self-contained HTML report.")
@@ -64,20 +73,26 @@ def report(
     seed: Seed = 0,
 ) -> None:
     """Score judged runs: the paper's table (CASA / SafeWorld x English / Multilingual), overall, breakdowns."""
+    from crosseval.metrics.breakdowns import BREAKDOWN_KEYS, parse_breakdown_keys
+    from crosseval.report.summary import build_report
+    from crosseval.report.tables import CellStyle, judge_lines, render_csv, render_markdown, render_rich
+
     if sum((as_json, as_csv, as_markdown)) > 1:
-        raise _fail("choose one of --json, --csv, --markdown")
-    try:
-        keys = parse_breakdown_keys(by) if by is not None else BREAKDOWN_KEYS
-        data = build_report(
-            run_dirs, judge_config=judge_config, bootstrap_reps=bootstrap_reps, seed=seed, breakdown_keys=keys
+        fail("choose one of --json, --csv, --markdown", code=EXIT_BAD_INPUT)
+    data = _build_or_exit(
+        lambda: build_report(
+            run_dirs,
+            judge_config=judge_config,
+            bootstrap_reps=bootstrap_reps,
+            seed=seed,
+            breakdown_keys=parse_breakdown_keys(by) if by is not None else BREAKDOWN_KEYS,
         )
-    except (RunInputError, ValueError) as exc:
-        raise _fail(str(exc)) from None
+    )
     style: CellStyle = "interval" if interval else "pm"
     if html is not None:
         _write_html(run_dirs, html, data)
     if as_json:
-        _print_json(data)
+        print_json(data)
     elif as_csv:
         typer.echo(render_csv(data), nl=False)
     elif as_markdown:
@@ -94,7 +109,7 @@ def _write_html(run_dirs: list[Path], out_path: Path, data: dict[str, Any]) -> N
     try:
         from crosseval.report.html import write_html_report
     except ImportError as exc:
-        raise _fail(f"the HTML report is not available in this installation ({exc})") from None
+        fail(f"the HTML report is not available in this installation ({exc})", code=EXIT_BAD_INPUT)
     write_html_report(run_dirs, out_path, report=data)
     typer.echo(f"wrote {out_path}", err=True)
 
@@ -102,8 +117,8 @@ def _write_html(run_dirs: list[Path], out_path: Path, data: dict[str, Any]) -> N
 def compare(
     run_a: Annotated[Path, typer.Argument(help="Run A.")],
     run_b: Annotated[Path, typer.Argument(help="Run B, over the same samples.")],
-    as_json: JsonFlag = False,
-    as_markdown: Annotated[bool, typer.Option("--markdown", help="Print Markdown.")] = False,
+    as_json: JsonOption = False,
+    as_markdown: MarkdownOption = False,
     judge_config: Annotated[
         list[str] | None, typer.Option("--judge-config", help="Once for both runs, or twice: for A, then B.")
     ] = None,
@@ -111,19 +126,16 @@ def compare(
     seed: Seed = 0,
 ) -> None:
     """Paired comparison of two runs: A - B per dimension with a bootstrap interval and McNemar's exact test."""
-    try:
-        data = build_comparison(
+    from crosseval.report.summary import build_comparison
+    from crosseval.report.tables import render_comparison_markdown, render_comparison_rich
+
+    data = _build_or_exit(
+        lambda: build_comparison(
             run_a, run_b, judge_configs=judge_config or (), bootstrap_reps=bootstrap_reps, seed=seed
         )
-    except (RunInputError, ValueError) as exc:
-        raise _fail(str(exc)) from None
-    if as_json:
-        _print_json(data)
-    elif as_markdown:
-        typer.echo(render_comparison_markdown(data), nl=False)
-    else:
+    )
+    if _emit(data, as_json, as_markdown, render_comparison_markdown, render_comparison_rich):
         console = Console()
-        console.print(render_comparison_rich(data))
         for name, text in data["method"].items():
             console.print(f"{name}: {text}", markup=False, highlight=False, soft_wrap=True)
 
@@ -138,20 +150,17 @@ def agreement(
         list[str] | None,
         typer.Option("--judge-config", help="Judge configs: two for one run, or one/two for two runs."),
     ] = None,
-    as_json: JsonFlag = False,
-    as_markdown: Annotated[bool, typer.Option("--markdown", help="Print Markdown.")] = False,
+    as_json: JsonOption = False,
+    as_markdown: MarkdownOption = False,
 ) -> None:
     """Agreement of two judges (or a judge and human labels) per dimension: agreement %, Cohen's kappa, confusion."""
-    try:
-        data = build_agreement(run_a, run_b, labels=labels, judge_configs=judge_config or ())
-    except (RunInputError, ValueError) as exc:
-        raise _fail(str(exc)) from None
-    if as_json:
-        _print_json(data)
-    elif as_markdown:
-        typer.echo(render_agreement_markdown(data), nl=False)
-    else:
-        Console().print(render_agreement_rich(data))
+    from crosseval.report.summary import build_agreement
+    from crosseval.report.tables import render_agreement_markdown, render_agreement_rich
+
+    data = _build_or_exit(
+        lambda: build_agreement(run_a, run_b, labels=labels, judge_configs=judge_config or ())
+    )
+    _emit(data, as_json, as_markdown, render_agreement_markdown, render_agreement_rich)
 
 
 def register(app: typer.Typer) -> None:

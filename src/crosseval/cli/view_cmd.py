@@ -9,7 +9,8 @@ from typing import Annotated
 
 import typer
 
-from crosseval.engine.store import RunStore
+from crosseval.cli.common import fail
+from crosseval.cli.options import JudgeConfigOption
 
 
 def view(
@@ -17,10 +18,7 @@ def view(
     port: Annotated[
         int, typer.Option("--port", min=0, max=65535, help="Port on 127.0.0.1 (0 picks a free one).")
     ] = 8765,
-    judge_config: Annotated[
-        str | None,
-        typer.Option("--judge-config", help="Judge configuration to show (default: the only/most recent)."),
-    ] = None,
+    judge_config: JudgeConfigOption = None,
     thumbnail_px: Annotated[
         int, typer.Option("--thumbnail-px", min=16, help="Longest side of embedded thumbnails, in pixels.")
     ] = 256,
@@ -32,13 +30,13 @@ def view(
     ] = False,
 ) -> None:
     """Serve the report of RUN_DIR... at http://127.0.0.1:PORT/; the page reloads when a run changes."""
+    from crosseval.engine.store import RunStore
     from crosseval.report.html import ReportInputError
     from crosseval.report.server import ReportServer
 
     for run_dir in run_dirs:
         if not RunStore.exists(run_dir):
-            typer.echo(f"error: {run_dir}: no run.sqlite here; is this a crosseval run directory?", err=True)
-            raise typer.Exit(code=2)
+            fail(f"{run_dir}: no run.sqlite here; is this a crosseval run directory?")
     try:
         server = ReportServer(
             run_dirs,
@@ -49,14 +47,12 @@ def view(
         )
     except OSError as exc:
         reason = "it is in use; pick another with --port" if exc.errno == errno.EADDRINUSE else str(exc)
-        typer.echo(f"error: cannot listen on 127.0.0.1:{port}: {reason}", err=True)
-        raise typer.Exit(code=1) from None
+        fail(f"cannot listen on 127.0.0.1:{port}: {reason}", code=1)
     try:
         server.page()  # render once now, so bad input fails here rather than in the browser
     except ReportInputError as exc:
         server.stop()
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(code=2) from None
+        fail(str(exc))
     typer.echo(f"Serving the report of {len(run_dirs)} run(s) at {server.url} (Ctrl+C to stop)")
     if open_browser:
         webbrowser.open(server.url)
