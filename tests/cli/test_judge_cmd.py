@@ -13,7 +13,7 @@ from crosseval.cli import app
 from crosseval.data.loaders import SampleFilter, load_benchmark
 from crosseval.engine.generation import GenerationConfig, run_generation
 from crosseval.engine.retry import RetryPolicy
-from crosseval.engine.store import RunStore
+from crosseval.engine.store import DIMENSIONS, RunStore
 from tests.helpers.openai_server import OpenAIServer
 from tests.judge.fixtures import JUDGE_MODEL, MODEL, JudgeScript, cross_folder_with_images
 
@@ -144,3 +144,26 @@ def test_flags_from_a_yaml_config(run_dir: Path, openai_server: OpenAIServer, tm
         app, ["judge", str(run_dir), "--config", str(config), "--protocol", "paper"]
     )
     assert f"Judge openai/{JUDGE_MODEL}|paper|" in explicit.output
+
+
+@pytest.mark.parametrize(
+    ("reply", "status"),
+    [
+        ("I cannot say, maybe 7 out of 10.", "parse_error"),
+        ("I'm sorry, but I can't help with that.", "refused"),
+    ],
+)
+def test_a_judge_with_no_usable_verdict_fails_and_quotes_one(
+    run_dir: Path, openai_server: OpenAIServer, reply: str, status: str
+) -> None:
+    openai_server.script = JudgeScript(
+        replies=dict.fromkeys(DIMENSIONS, reply), followups=dict.fromkeys(DIMENSIONS, reply)
+    )
+    result = _judge(run_dir, openai_server)
+
+    assert result.exit_code == 1, result.output
+    assert f"in the run: 32 {status}" in result.output
+    assert f"the judge returned no usable verdict (32 {status})" in result.output
+    assert reply.split(",")[0] in result.output
+    with RunStore.open(run_dir) as store:
+        assert {(v.status, v.score) for v in store.verdicts()} == {(status, None)}

@@ -124,7 +124,8 @@ def test_agreement_with_human_labels(runs: tuple[Path, Path], tmp_path: Path) ->
     assert data["dimensions"]["violation"]["agreement"] == 100.0
     terminal = _invoke("agreement", runs[0], "--labels", labels)
     assert terminal.exit_code == 0
-    assert "│ awareness" in terminal.stdout and "50.0" in terminal.stdout
+    awareness_rows = [line for line in terminal.stdout.splitlines() if line.startswith("awareness ")]
+    assert len(awareness_rows) == 1 and "50.0" in awareness_rows[0], terminal.stdout
 
 
 @pytest.mark.parametrize(

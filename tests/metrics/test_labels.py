@@ -32,7 +32,14 @@ def test_valid_labels_are_keyed_like_verdicts(tmp_path: Path, run: RunData) -> N
         ("casa/english/1/Nowhere_9,awareness,1,1", r"line 2: unknown sample_id 'casa/english/1/Nowhere_9'"),
         (f"{EN},awareness,2,1", r"line 2: label '2' must be 0 or 1"),
         (f"{EN},awareness,yes,1", r"line 2: label 'yes' must be 0 or 1"),
-        (f"{EN},compliance,1,1", r"line 2: dimension 'compliance' is not one of awareness"),
+        (
+            f"{EN},compliance,1,1",
+            r"line 2: dimension 'compliance' is not one of awareness.*violation = 1 - compliance",
+        ),
+        (
+            f"{EN},awarenes,1,1",
+            r"line 2: dimension 'awarenes' is not one of awareness, education, violation, helpfulness$",
+        ),
         (f"{EN},awareness,1,x", r"line 2: round 'x' is not an integer"),
         (f"{EN},awareness,1,7", r"line 2: casa/english/1/Japan_1 has no round 7"),
         (f"{EN},awareness,1,", r"line 2: casa/english/1/Japan_1 has 2 rounds"),

@@ -60,6 +60,15 @@ def test_model_name_from_manifest_string_or_identity(tmp_path: Path) -> None:
     assert model_name(load_run(run_dir)) == "vllm/Qwen/Qwen2.5-VL"
 
 
+def test_model_name_says_which_adapter_was_loaded(tmp_path: Path) -> None:
+    run_dir = write_run(tmp_path / "run", SAMPLES, constant(1))
+    manifest = {"generation": {"model": "hf/tiny", "adapter": "adapters/sft"}}
+    (run_dir / "manifest.json").write_text(json.dumps(manifest))
+    assert model_name(load_run(run_dir)) == "hf/tiny + adapters/sft"
+    (run_dir / "manifest.json").write_text(json.dumps({"generation": {"model": "hf/tiny", "adapter": None}}))
+    assert model_name(load_run(run_dir)) == "hf/tiny"
+
+
 def test_malformed_manifest_names_the_file(tmp_path: Path) -> None:
     run_dir = write_run(tmp_path / "run", SAMPLES, constant(1))
     (run_dir / "manifest.json").write_text("{not json")

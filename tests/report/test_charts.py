@@ -61,3 +61,20 @@ def test_dumbbell_places_both_settings_on_one_track() -> None:
     assert hindi[1] - hindi[0] == (70.0 - 20.0) / 100 * 230.0
     joins = [line for line in root.iter(f"{SVG}line") if line.attrib.get("stroke-width") == "3"]
     assert len(joins) == 1, "a line joins the two dots only when both exist"
+
+
+def test_dumbbell_sets_equal_values_apart_so_both_dots_show() -> None:
+    pairs = {
+        ("Hindi", "a"): (Estimate(100.0), Estimate(100.0)),
+        ("Thai", "a"): (Estimate(0.0), Estimate(60.0)),
+    }
+    root = _parse(
+        dumbbell_grid(["Hindi", "Thai"], ["a"], pairs, title="d", pair_labels=("English", "Translated"))
+    )
+    dots = root.findall(f".//{SVG}circle[@class='dot']")
+    hindi, thai = dots[:2], dots[2:]
+    assert hindi[0].attrib["cx"] == hindi[1].attrib["cx"]
+    assert float(hindi[0].attrib["cy"]) < float(hindi[1].attrib["cy"]), (
+        "coinciding dots must not hide each other"
+    )
+    assert thai[0].attrib["cy"] == thai[1].attrib["cy"], "dots apart stay on the row's line"

@@ -13,9 +13,11 @@ import gzip
 import hashlib
 import io
 import json
+import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
+from stat import S_IMODE
 from typing import Any
 
 import pytest
@@ -325,6 +327,18 @@ def test_write_html_report_writes_one_self_contained_file(fixture_runs: Any, tmp
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", html)
     assert '<link rel="stylesheet"' not in html and "<script src" not in html
     assert [p.name for p in out.parent.iterdir()] == ["report.html"]
+
+
+def test_the_written_report_is_readable_by_others_as_the_umask_allows(
+    fixture_runs: Any, tmp_path: Path
+) -> None:
+    run_dirs, _, report = fixture_runs
+    previous = os.umask(0o022)
+    try:
+        out = write_html_report(run_dirs, tmp_path / "report.html", report=report)
+    finally:
+        os.umask(previous)
+    assert S_IMODE(out.stat().st_mode) == 0o644  # a report is for sharing; not a private 0600 temp file
 
 
 def test_a_folder_without_a_run_is_named_in_the_error(tmp_path: Path) -> None:

@@ -149,3 +149,23 @@ def test_rich_tables_print(report: dict[str, Any]) -> None:
     ):
         assert expected in text
     assert "openai/model-b" in text and "rate_limit 4" in text
+
+
+def test_rich_tables_keep_figures_whole_in_an_80_column_terminal(report: dict[str, Any]) -> None:
+    """A narrow terminal (or a pipe, which rich treats as 80 columns) squeezes labels, never a figure."""
+    console = Console(record=True, width=80)
+    tables = render_rich(report)
+    for table in tables:
+        console.print(table)
+    lines = console.export_text().splitlines()
+    assert max(map(len, lines)) <= 80
+    stats = {
+        format_stat(run[part].get(d))
+        for run in report["runs"]
+        for part in ("overall",)
+        for d in ("awareness", "education", "compliance", "helpfulness")
+    }
+    assert stats and all(any(stat in line for line in lines) for stat in stats), stats
+    unscored = next(t for t in tables if t.title == "Not scored")
+    assert len(unscored.columns) == 8  # all columns shown, none cropped away
+    assert any(line.rstrip().endswith("verdicts") for line in lines)  # the last header still fits

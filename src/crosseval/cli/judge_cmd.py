@@ -101,6 +101,7 @@ def judge(
     backend = _judge_backend_or_exit(options, judge_config, retry)
     summary = _judge_or_exit(run_dir, judge_config, _images_root(data, images), retry.retry_errors, backend)
     print_judge_summary(summary)
+    fail_when_nothing_scored(summary)
     if summary.crashed:
         raise typer.Exit(1)
 
@@ -132,6 +133,30 @@ def print_judge_summary(summary: JudgeSummary) -> None:
     if len(summary.warnings) > 5:
         console.print(f"  [yellow]... and {len(summary.warnings) - 5} more warnings[/]")
     _print_crashes(summary.crash_messages)
+
+
+def fail_when_nothing_scored(summary: JudgeSummary) -> None:
+    """Exit 1 when the judge answered every verdict yet none could be scored (a wrong model, endpoint or rubric).
+
+    The verdicts stay stored with their statuses; the message quotes one of them so the cause shows.
+    """
+    from crosseval.engine.store import RunStore
+
+    if summary.expected == 0 or summary.stored.get("ok", 0) or summary.missing:
+        return
+    with RunStore.open(summary.run_dir) as store:
+        example = next(iter(store.verdicts(summary.judge_config)), None)
+    quoted = ""
+    if example is not None:
+        text = " ".join((example.raw or example.error or "").split())
+        text = text if len(text) <= 200 else text[:199] + "…"
+        quoted = f"; e.g. {example.sample_id} {example.dimension}: {example.status}, {text!r}"
+    fail(
+        f"the judge returned no usable verdict ({_counts(summary.stored)}){quoted}. They are stored, not "
+        "scored: check --judge, --judge-base-url and --rubric (--retry-errors asks again for parse_error "
+        "and api_error verdicts)",
+        code=1,
+    )
 
 
 def _print_crashes(messages: list[str]) -> None:
@@ -211,6 +236,7 @@ def run(
 
     judged = _judge_or_exit(target, judge_config, benchmark.images_root, retry.retry_errors, judge_backend)
     print_judge_summary(judged)
+    fail_when_nothing_scored(judged)
 
     try:
         report = build_report([target], judge_config=judged.judge_config)

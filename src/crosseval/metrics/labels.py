@@ -91,8 +91,14 @@ def _parse_row(
         )
     dimension = _dimension(row.get("dimension", ""))
     if dimension is None:
+        given = row.get("dimension", "")
+        hint = (
+            " (label the judged dimension: violation = 1 - compliance)"
+            if given.strip().lower() == "compliance"
+            else ""
+        )
         raise LabelsFileError(
-            f"{path} line {line}: dimension {row.get('dimension', '')!r} is not one of {', '.join(DIMENSIONS)}"
+            f"{path} line {line}: dimension {given!r} is not one of {', '.join(DIMENSIONS)}{hint}"
         )
     rounds = rounds_of.get(sample_id, set())
     if not rounds:

@@ -119,13 +119,18 @@ def _label(value: Any) -> str | None:
 
 
 def model_name(run: RunData) -> str:
-    """The model under test: from the manifest's `generation` section, else from the stored generations."""
+    """The model under test: from the manifest's `generation` section, else from the stored generations.
+
+    A run of a base model with a PEFT adapter is named `BASE + ADAPTER` (`hf/qwen + adapters/sft`), so a
+    before/after comparison of one base model tells its two sides apart.
+    """
     generation = run.manifest.get("generation")
     if isinstance(generation, dict):
         for key in ("model", "identity", "model_identity"):
             label = _label(generation.get(key))
             if label:
-                return label
+                adapter = generation.get("adapter")
+                return f"{label} + {adapter}" if isinstance(adapter, str) and adapter else label
     models = sorted({g.model for g in run.generations})
     return ", ".join(models) if models else "unknown"
 

@@ -185,6 +185,10 @@ def heatmap(
     return _svg(width, height, body, title)
 
 
+_DOT_R = 5.0
+"""Radius of a dumbbell chart's dots."""
+
+
 def dumbbell_grid(
     rows: Sequence[str],
     columns: Sequence[str],
@@ -199,7 +203,7 @@ def dumbbell_grid(
     Used for English vs translated queries per language: the line's length is the cost of translation.
     """
     label_w = max(80.0, 7.2 * max((len(r) for r in rows), default=4) + 12)
-    track_w, gap, row_h, top = 230.0, 26.0, 24.0, 46.0
+    track_w, gap, row_h, top = 230.0, 40.0, 24.0, 46.0
     width = label_w + (track_w + gap) * len(columns) + 4
     height = top + row_h * len(rows) + 10
     body: list[str] = []
@@ -230,13 +234,16 @@ def dumbbell_grid(
                     f'<line x1="{xs[0]:.1f}" x2="{xs[1]:.1f}" y1="{y:.1f}" y2="{y:.1f}" '
                     f'stroke="#9ca3af" stroke-width="3"/>'
                 )
+            # Dots closer than a diameter would hide one another: set them apart vertically so both show.
+            overlap = xs[0] is not None and xs[1] is not None and abs(xs[0] - xs[1]) < _DOT_R * 2
             for pi, (estimate, x) in enumerate(zip((first, second), xs, strict=True)):
                 if estimate is None or x is None:
                     continue
                 column_label = (column_labels or {}).get(column, column)
                 tip = f"{row} · {column_label} · {pair_labels[pi]}: {estimate.describe()}"
+                cy = y + (_DOT_R * 0.8 * (1 if pi else -1) if overlap else 0.0)
                 body.append(
-                    f'<circle class="dot" cx="{x:.1f}" cy="{y:.1f}" r="5" fill="{PAIR_COLORS[pi]}">'
+                    f'<circle class="dot" cx="{x:.1f}" cy="{cy:.1f}" r="{_DOT_R:g}" fill="{PAIR_COLORS[pi]}">'
                     f"<title>{escape(tip)}</title></circle>"
                 )
             if first is None and second is None:

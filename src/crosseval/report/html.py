@@ -18,7 +18,7 @@ import gzip
 import io
 import json
 import os
-import tempfile
+import secrets
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -103,13 +103,15 @@ def write_html_report(
     )
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".report-", suffix=".html", dir=out_path.parent)
+    # Not `tempfile.mkstemp`: its files are private (0600), and a report is made to be shared; a plain
+    # `open` gives the file the permissions the user's umask allows.
+    tmp = out_path.with_name(f".{out_path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        with tmp.open("x", encoding="utf-8") as handle:
             handle.write(html)
         os.replace(tmp, out_path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
     return out_path
 

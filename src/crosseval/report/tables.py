@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import csv
 import io
+import re
+import textwrap
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
+from rich import box
 from rich.table import Table
 
 from crosseval.data.records import SETTINGS, SUBSETS
@@ -331,12 +334,52 @@ def render_csv(report: Mapping[str, Any]) -> str:
 # rich -----------------------------------------------------------------------------------------------
 
 
+_NUMERIC_CELL = re.compile(r"[-+0-9.,±\[\]%e /–]*")
+"""A cell made only of numbers, signs, intervals and separators: `61.8 ± 4.2`, `[-3.1, +2.0]`, `0 / 4`."""
+_MIN_HEADER_WIDTH = 5
+"""A stacked header's lines are at least this wide, so `A - B` stays one line rather than three."""
+_MIN_LABEL_WIDTH = 12
+"""Narrowest a wrapping column gets: a long model name folds at this width rather than one letter a line."""
+
+
 def _rich_table(
-    title: str, header: Sequence[str], rows: Sequence[Sequence[str]], caption: str | None = None
+    title: str,
+    header: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    caption: str | None = None,
+    *,
+    text_columns: int = 1,
 ) -> Table:
-    table = Table(title=title, caption=caption, show_lines=False)
+    """A terminal table that stays readable when the terminal is narrow.
+
+    The first `text_columns` columns are labels: left-aligned, and they wrap (a long model name folds).
+    A column of numbers never breaks inside a cell (`57.9 ± 12.5` stays on one line); its header is
+    stacked instead (`parse_error` as `parse` over `error`), so narrow terminals squeeze the labels, not
+    the figures.
+    """
+    table = Table(
+        title=title,
+        caption=caption,
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+        collapse_padding=True,
+    )
     for i, name in enumerate(header):
-        table.add_column(name, justify="left" if i == 0 else "right", overflow="fold", no_wrap=i == 0)
+        cells = [row[i] for row in rows]
+        numeric = i >= text_columns and all(_NUMERIC_CELL.fullmatch(cell) for cell in cells)
+        widest = max((len(cell) for cell in cells), default=0)
+        if numeric and len(name) > widest:
+            spaced = name.replace("_", " ")
+            name = "\n".join(textwrap.wrap(spaced, max(widest, _MIN_HEADER_WIDTH), break_long_words=False))
+        words = [word for text in (name, *cells) for word in text.split()]
+        table.add_column(
+            name,
+            justify="left" if i < text_columns else "right",
+            overflow="fold",
+            no_wrap=numeric,
+            min_width=None if numeric else min(max(map(len, words), default=1), _MIN_LABEL_WIDTH),
+        )
     for row in rows:
         table.add_row(*row)
     return table
@@ -357,10 +400,14 @@ def render_rich(report: Mapping[str, Any], *, style: CellStyle = "pm") -> list[T
     tables.append(_rich_table("Not scored", *_unscored_rows(report)))
     for key in _breakdown_keys(report):
         tables.append(
-            _rich_table(f"By {BREAKDOWN_TITLES.get(key, key).lower()}", *_breakdown_rows(report, key, style))
+            _rich_table(
+                f"By {BREAKDOWN_TITLES.get(key, key).lower()}",
+                *_breakdown_rows(report, key, style),
+                text_columns=2,
+            )
         )
     if _has_language_pairs(report):
-        tables.append(_rich_table(LANGUAGE_PAIRS_TITLE, *_language_pair_rows(report, style)))
+        tables.append(_rich_table(LANGUAGE_PAIRS_TITLE, *_language_pair_rows(report, style), text_columns=3))
     return tables
 
 
