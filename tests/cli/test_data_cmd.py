@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
 from pathlib import Path
 
 import pytest
@@ -126,10 +127,42 @@ def test_show_ambiguous_index_lists_the_ids(cross_sample: Path) -> None:
     assert "casa/english/1/Japan_1" in result.stderr and "safeworld/multilingual/1/Japan_1" in result.stderr
 
 
+def test_a_filter_value_matching_nothing_is_named_on_stderr(cross_sample: Path) -> None:
+    result = runner.invoke(
+        app,
+        ["data", "stats", "--data", str(cross_sample), "--country", "Narnia", "--country", "Iran", "--json"],
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["total"] == 21
+    assert (
+        "--country 'Narnia' matches no loaded sample; loaded: Egypt, India, Iran, Japan, Mexico"
+        in result.stderr
+    )
+
+
+def test_an_empty_selection_says_so_instead_of_printing_empty_tables(cross_sample: Path) -> None:
+    for command in ("stats", "list"):
+        result = runner.invoke(app, ["data", command, "--data", str(cross_sample), "--variant", "2"])
+        assert result.exit_code == 0, result.output
+        assert "no samples match the filters" in result.stderr
+        assert "By country" not in result.stdout and "Japan" not in result.stdout
+    listed = runner.invoke(app, ["data", "list", "--data", str(cross_sample), "--variant", "2", "--json"])
+    assert json.loads(listed.stdout) == []
+
+
 def test_validate_clean_sample(cross_sample: Path) -> None:
     result = runner.invoke(app, ["data", "validate", str(cross_sample)])
     assert result.exit_code == 0, result.output
     assert "valid: 0 error(s), 0 warning(s)" in result.stdout
+    # The sample has no images folder: the user is told its image URLs went unchecked, and how to check.
+    assert "image URLs in" in result.stderr and "were not checked" in result.stderr
+    assert "--images DIR" in result.stderr
+
+
+def test_validate_does_not_claim_unchecked_images_in_a_full_folder(synthetic: Path) -> None:
+    result = runner.invoke(app, ["data", "validate", str(synthetic)])
+    assert result.exit_code == 0, result.output
+    assert "not checked" not in result.stderr
 
 
 def test_validate_reports_every_bad_record_and_exits_1(cross_sample: Path, tmp_path: Path) -> None:
@@ -172,3 +205,14 @@ def test_bad_filter_value_exits_2(cross_sample: Path) -> None:
     result = runner.invoke(app, ["data", "list", "--data", str(cross_sample), "--subset", "cas"])
     assert result.exit_code == 2
     assert "unknown subset cas" in result.stderr
+
+
+def test_a_failed_upstream_download_points_to_a_local_copy(monkeypatch: pytest.MonkeyPatch) -> None:
+    with socket.socket() as probe:  # a port nothing listens on: the connection is refused at once
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv("CROSSEVAL_UPSTREAM_BASE_URL", f"http://127.0.0.1:{port}")
+    result = runner.invoke(app, ["data", "stats"])
+    assert result.exit_code == 1
+    assert f"http://127.0.0.1:{port}/data/casa/english.json: download failed" in result.stderr
+    assert "to read a local copy instead: --data PATH" in result.stderr

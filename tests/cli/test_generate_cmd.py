@@ -281,6 +281,25 @@ def test_resume_sends_only_what_is_missing_and_retry_errors_resends_errors(
     assert len(rows) == n and all(r.status == "ok" for r in rows)
 
 
+def test_stored_errors_come_with_what_to_do_about_them(
+    openai_server: OpenAIServer, data: tuple[list[str], Benchmark], key: str, tmp_path: Path
+) -> None:
+    flags, _ = data
+    run_dir = tmp_path / "run"
+    openai_server.script = lambda body, n: Reply(status=401, text="Incorrect API key provided")
+    refused = generate(openai_server.base_url, flags, run_dir, "--rounds", "1", "--limit", "3")
+    assert refused.exit_code == 0
+    assert "the server refused the API key: check CROSSEVAL_API_KEY" in refused.stderr
+    assert "3 request(s) are stored as errors (never judged); add --retry-errors" in refused.stderr
+
+    openai_server.script = constant("fine")
+    fixed = generate(
+        openai_server.base_url, flags, run_dir, "--rounds", "1", "--limit", "3", "--retry-errors"
+    )
+    assert fixed.exit_code == 0
+    assert "note:" not in fixed.stderr
+
+
 @pytest.mark.slow
 def test_kill_9_mid_run_then_rerun_loses_nothing_and_duplicates_nothing(
     data: tuple[list[str], Benchmark], tmp_path: Path
@@ -372,6 +391,39 @@ def test_yaml_config_with_an_unknown_setting_is_refused(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["generate", "--config", str(config)])
     assert result.exit_code == 2
     assert "max_conections" in result.output
+
+
+def test_yaml_config_takes_a_single_value_for_a_repeatable_flag_and_flag_aliases(
+    openai_server: OpenAIServer, data: tuple[list[str], Benchmark], key: str, tmp_path: Path
+) -> None:
+    _, benchmark = data
+    images = data[0][data[0].index("--images") + 1]
+    data_file = benchmark.files[0].path
+    config = tmp_path / "gen.yaml"
+    config.write_text(
+        f"model: {MODEL}\ndata: {data_file}\nimages: {images}\nid: casa/Japan_2\nmax-side: 64\n"
+        "rounds: 1\nprogress: false\n",
+        encoding="utf-8",
+    )
+    run_dir = tmp_path / "run"
+
+    result = invoke(
+        "generate", "--config", str(config), "--base-url", openai_server.base_url, "--run-dir", str(run_dir)
+    )
+
+    assert result.exit_code == 0, result.output
+    assert openai_server.count == 1
+    assert read_manifest(run_dir)["generation"]["image_options"]["max_side"] == 64
+    with RunStore.open(run_dir) as store:
+        assert [r.sample_id for r in store.generations()] == ["casa/english/1/Japan_2"]
+
+
+def test_yaml_config_suggests_the_setting_a_typo_meant(tmp_path: Path) -> None:
+    config = tmp_path / "gen.yaml"
+    config.write_text("model: openai/x\ntemprature: 0.3\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["generate", "--config", str(config)])
+    assert result.exit_code == 2
+    assert "did you mean 'temperature'?" in " ".join(result.output.split())
 
 
 def test_missing_key_and_unknown_provider_fail_before_any_request(

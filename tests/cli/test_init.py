@@ -2,27 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-
-from tests.conftest import REPO_ROOT
+from tests.helpers.imports import modules_after
 
 HEAVY = ("sklearn", "scipy", "torch", "transformers", "trl", "peft", "matplotlib", "openai", "PIL", "numpy")
 
 
-def _modules_after(code: str) -> list[str]:
-    """The modules loaded in a fresh interpreter after `code` (a fresh one: this process has imported everything)."""
-    script = f"import sys, json\n{code}\nprint(json.dumps(sorted(sys.modules)))"
-    done = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=REPO_ROOT
-    )
-    loaded: list[str] = json.loads(done.stdout.strip().splitlines()[-1])
-    return loaded
-
-
 def test_help_imports_only_the_cli_layer() -> None:
-    loaded = _modules_after(
+    loaded = modules_after(
         "from typer.testing import CliRunner\n"
         "from crosseval.cli import app\n"
         "for args in ([], ['--help'], ['generate', '--help'], ['run', '--help'], ['train', 'sft', '--help']):\n"
@@ -34,7 +20,7 @@ def test_help_imports_only_the_cli_layer() -> None:
 
 
 def test_a_command_imports_what_it_uses() -> None:
-    loaded = _modules_after(
+    loaded = modules_after(
         "from typer.testing import CliRunner\n"
         "from crosseval.cli import app\n"
         "CliRunner().invoke(app, ['export', 'no-such-run'])"

@@ -127,6 +127,15 @@ def test_backend_options_a_provider_cannot_use_exit_2(
     assert message in capsys.readouterr().err
 
 
+def test_a_base_url_for_an_in_process_model_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    for model, options in (("hf/dir", {}), ("vllm/qwen", {"vllm_offline": True})):
+        with pytest.raises(typer.Exit) as exit_info:
+            backend_config(model, "http://gpu:8000/v1", "model", **options)  # type: ignore[arg-type]
+        assert exit_info.value.exit_code == 2
+        assert "--base-url applies to models behind an HTTP API" in capsys.readouterr().err
+    assert backend_config("vllm/qwen", "http://gpu:8000/v1", "model").base_url == "http://gpu:8000/v1"
+
+
 def test_sample_selection_without_filters_has_no_filter(cross_sample: Path) -> None:
     assert SampleSelection().filters() is None
     selection = SampleSelection(data=[cross_sample / "casa" / "english.json"], country=["Iran"], limit=2)

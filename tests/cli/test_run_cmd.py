@@ -174,8 +174,11 @@ def test_judge_backend_flags_reach_the_judge(
 
     result = _invoke(*args)
 
-    # Every judge request is over the cap: nothing reaches the judge, each verdict is stored as an API error.
-    assert result.exit_code == 0, result.output
+    # Every judge request is over the cap: nothing reaches the judge, each verdict is stored as an API error,
+    # and the run fails saying so instead of printing a table of dashes.
+    assert result.exit_code == 1, result.output
+    assert "the judge returned no usable verdict (8 api_error)" in result.output
+    assert "# CROSS-Eval results" not in result.output
     assert openai_server.count == 2  # the model's two requests only
     with RunStore.open(run_dir) as store:
         verdicts = store.verdicts()

@@ -7,9 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from PIL import Image
 
 from crosseval.data.errors import DataError, DataProblem
-from crosseval.data.loaders import SampleFilter, load_benchmark, validate_files
+from crosseval.data.loaders import SampleFilter, files_without_images_root, load_benchmark, validate_files
 from crosseval.data.records import Sample
 from tests.helpers.synthetic_cross import COUNTRY_BASE_COUNTS, write_synthetic_cross
 
@@ -217,6 +218,31 @@ def test_filters(synthetic: Path) -> None:
     ]
 
 
+def test_filter_values_matching_nothing_are_reported_with_what_was_loaded(cross_sample: Path) -> None:
+    filters = SampleFilter(
+        countries=["japan", "Narnia"], languages=["fa", "Klingon"], variants=[1, 4], ids=["casa/Japan_99"]
+    )
+    benchmark = load_benchmark([cross_sample], filters=filters)
+    assert benchmark.samples == []  # the criteria combine with AND, and one id matches nothing
+    unmatched = {(u.criterion, u.value): u for u in benchmark.unmatched_filters}
+    assert list(unmatched) == [
+        ("country", "Narnia"),
+        ("language", "Klingon"),
+        ("variant", "4"),
+        ("id", "casa/Japan_99"),
+    ]
+    assert unmatched["country", "Narnia"].available == ("Egypt", "India", "Iran", "Japan", "Mexico")
+    assert "Persian" in unmatched["language", "Klingon"].available
+    assert unmatched["variant", "4"].available == ("1",)
+    assert "casa/Japan_9" in unmatched["id", "casa/Japan_99"].available
+    assert (
+        unmatched["id", "casa/Japan_99"]
+        .describe()
+        .startswith("id 'casa/Japan_99' matches no loaded sample; did you mean")
+    )
+    assert load_benchmark([cross_sample], filters=SampleFilter(countries=["Iran"])).unmatched_filters == []
+
+
 def test_filter_rejects_unknown_subset() -> None:
     with pytest.raises(ValueError, match="unknown subset nope"):
         SampleFilter(subsets=["nope"])
@@ -394,6 +420,30 @@ def test_validate_checks_images_under_the_root(synthetic: Path, tmp_path: Path) 
     users = {(s.source_file, s.position) for s in load_benchmark([folder]).samples if s.image.name in bad}
     assert {(p.file, p.position) for p in problems} == users
     assert len(problems) == len(users) > 600
+
+
+def test_validate_checks_local_image_paths_of_a_lone_file_beside_it(
+    cross_sample: Path, tmp_path: Path
+) -> None:
+    records = _casa_records(cross_sample, 3)
+    for record, name in zip(records, ("present.png", "absent.png", "pics/absent.jpg"), strict=True):
+        record["file_name"] = name
+    Image.new("RGB", (8, 8), (200, 30, 30)).save(tmp_path / "present.png")
+    path = _write(tmp_path / "english.json", records)
+    problems = validate_files([path])
+    assert [(p.severity, p.position, p.field) for p in problems] == [
+        ("error", 1, "file_name"),
+        ("error", 2, "file_name"),
+    ]
+    assert problems[1].problem == f"image 'pics/absent.jpg' not found under {tmp_path}"
+    # Loading resolves the same way: the image that validates is the one a command finds.
+    assert [s.image.local_path for s in load_benchmark([path]).samples] == [
+        str(tmp_path / "present.png"),
+        None,
+        None,
+    ]
+    assert files_without_images_root([path]) == [path]
+    assert files_without_images_root([path], images_root=tmp_path) == []
 
 
 def test_validate_reports_images_over_the_cap(synthetic: Path) -> None:

@@ -7,7 +7,13 @@ import pyarrow.parquet as pq
 import pytest
 
 from crosseval.data.loaders import load_benchmark
-from crosseval.engine.export import GENERATION_COLUMNS, ExportError, export_generations, generation_rows
+from crosseval.engine.export import (
+    GENERATION_COLUMNS,
+    ExportError,
+    ExportFormat,
+    export_generations,
+    generation_rows,
+)
 from crosseval.engine.store import GenerationRecord, RunStore
 
 
@@ -88,3 +94,17 @@ def test_parquet_needs_a_file_and_a_run_needs_a_store(run_dir: Path, tmp_path: P
         export_generations(run_dir, "parquet")
     with pytest.raises(ExportError, match="no run store"):
         export_generations(tmp_path / "nowhere", "jsonl")
+
+
+def test_the_output_folder_is_created_and_an_unwritable_output_is_an_export_error(
+    run_dir: Path, tmp_path: Path
+) -> None:
+    outputs: tuple[tuple[ExportFormat, str], ...] = (("jsonl", "rows.jsonl"), ("parquet", "rows.parquet"))
+    for fmt, name in outputs:
+        out = tmp_path / "new" / fmt / name
+        assert export_generations(run_dir, fmt, out) == 2
+        assert out.is_file()
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    with pytest.raises(ExportError, match=f"cannot write {blocker / 'rows.jsonl'}"):
+        export_generations(run_dir, "jsonl", blocker / "rows.jsonl")

@@ -257,6 +257,24 @@ async def test_a_run_dir_refuses_other_params_model_or_data(benchmark: Benchmark
         await generate(other_data, run_dir, ScriptedBackend(always(ok())))
 
 
+async def test_a_refused_run_dir_names_only_the_settings_that_differ(
+    benchmark: Benchmark, tmp_path: Path
+) -> None:
+    run_dir = tmp_path / "run"
+    await generate(benchmark, run_dir, ScriptedBackend(always(ok())), rounds=1)
+
+    with pytest.raises(GenerationConfigError) as refused:
+        await generate(
+            benchmark,
+            run_dir,
+            ScriptedBackend(always(ok())),
+            params=GenerationParams(temperature=0.5, seed=3),
+        )
+    message = str(refused.value)
+    assert "other params: seed null in the run, 3 now; temperature null in the run, 0.5 now;" in message
+    assert "max_tokens" not in message and "top_p" not in message
+
+
 async def test_dry_run_estimates_tokens_and_writes_nothing(benchmark: Benchmark, tmp_path: Path) -> None:
     backend = ScriptedBackend(always(ok()))
     summary, _ = await generate(

@@ -176,6 +176,14 @@ def test_a_missing_model_is_a_config_error(tmp_path: Path) -> None:
         HFBackend(str(tmp_path / "absent"))
 
 
+def test_a_missing_relative_model_folder_is_named_as_a_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match=r"cannot load the model './absent': no such folder"):
+        HFBackend("./absent")
+
+
 def test_unknown_dtype_is_a_config_error(tiny_llava: Path) -> None:
     with pytest.raises(ConfigError, match="dtype"):
         HFBackend(str(tiny_llava), dtype="float8")

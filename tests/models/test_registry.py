@@ -12,6 +12,7 @@ from crosseval.models.errors import ConfigError
 from crosseval.models.openai_compat import OpenAICompatBackend
 from crosseval.models.registry import PROVIDERS, BackendConfig, create_backend, open_backend, split_model
 from crosseval.models.types import GenerationRequest, Message, ModelBackend
+from tests.helpers.imports import modules_after
 from tests.helpers.openai_server import OpenAIServer
 
 
@@ -200,3 +201,13 @@ async def test_open_backend_closes_only_the_backend_it_created() -> None:
         assert used is given
     assert isinstance(given, OpenAICompatBackend) and not given._client.is_closed()
     await given.aclose()
+
+
+def test_the_openai_package_is_imported_only_for_openai_compatible_backends() -> None:
+    hf_path = modules_after("import crosseval.engine.generation, crosseval.models.registry")
+    assert "openai" not in hf_path and "crosseval.models.openai_compat" not in hf_path
+    served = modules_after(
+        "from crosseval.models.registry import BackendConfig, create_backend\n"
+        "create_backend(BackendConfig(model='vllm/some-model'))"
+    )
+    assert "openai" in served

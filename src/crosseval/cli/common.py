@@ -7,6 +7,7 @@ must not pay for importing statistics, training or plotting libraries they never
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 from datetime import date
@@ -34,6 +35,11 @@ def fail(message: str, code: int = 2) -> NoReturn:
     raise typer.Exit(code)
 
 
+def warn(message: str) -> None:
+    """Print `message` on stderr as a warning; the command goes on."""
+    err_console.print(f"[yellow]warning:[/] {escape(message)}")
+
+
 def print_json(value: Any) -> None:
     """`value` as indented JSON on stdout, printed plainly (rich would wrap long lines and read markup)."""
     typer.echo(json.dumps(value, ensure_ascii=False, indent=2))
@@ -55,7 +61,13 @@ def load_benchmark_or_exit(
             data or None, images_root=images, filters=filters, domain_overrides=domain_overrides
         )
     except DataError as exc:
-        fail(f"cannot load the benchmark: {exc}", code=1)
+        downloading = not data and exc.file.startswith(("http://", "https://"))
+        hint = (
+            " (to read a local copy instead: --data PATH, a clone of the CROSS repository)"
+            if downloading
+            else ""
+        )
+        fail(f"cannot load the benchmark: {exc}{hint}", code=1)
 
 
 def default_run_dir(model: str, today: date | None = None) -> Path:
@@ -84,19 +96,30 @@ def load_config_defaults(ctx: typer.Context, param: typer.CallbackParam, value: 
         raise typer.BadParameter(
             f"{value}: expected a mapping of flag names to values", param_hint="--config"
         )
-    names = {p.name for p in ctx.command.params if p.name and p.name != "config"}
+    params = {p.name: p for p in ctx.command.params if p.name and p.name != "config"}
+    # A key may name the parameter or any of its flags (`id` for `--id`, `max-side` for `--max-side`).
+    aliases = {_config_key(opt): name for name, p in params.items() for opt in p.opts} | {
+        n: n for n in params
+    }
     defaults: dict[str, Any] = {}
     for raw_key, setting in loaded.items():
-        key = str(raw_key).lstrip("-").replace("-", "_")
-        key = {"id": "ids"}.get(key, key)
-        if key not in names:
+        name = aliases.get(_config_key(str(raw_key)))
+        if name is None:
+            close = difflib.get_close_matches(_config_key(str(raw_key)), sorted(params), n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
             raise typer.BadParameter(
-                f"{value}: unknown setting {raw_key!r}; known: {', '.join(sorted(names))}",
+                f"{value}: unknown setting {raw_key!r}; {hint}known: {', '.join(sorted(params))}",
                 param_hint="--config",
             )
-        defaults[key] = setting
+        # A repeatable flag takes a list; a single value is the list of that value.
+        multiple = getattr(params[name], "multiple", False)
+        defaults[name] = [setting] if multiple and not isinstance(setting, list) else setting
     ctx.default_map = {**(ctx.default_map or {}), **defaults}
     return value
+
+
+def _config_key(flag: str) -> str:
+    return flag.lstrip("-").replace("-", "_")
 
 
 def backend_config(
@@ -133,6 +156,8 @@ def backend_config(
         fail(f"{flag}dtype applies to hf/ models and vllm/ with {flag}vllm-offline, not {model!r}")
     if max_request_mb is not None and local:
         fail(f"{flag}max-request-mb applies to models behind an HTTP API, not the in-process {model!r}")
+    if base_url is not None and local:
+        fail(f"{flag}base-url applies to models behind an HTTP API, not the in-process {model!r}")
     extra: dict[str, Any] = {}
     if vllm_offline:
         extra["offline"] = True

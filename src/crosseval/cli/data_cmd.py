@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from crosseval.cli.common import console, err_console, fail, load_benchmark_or_exit, print_json
+from crosseval.cli.common import console, err_console, fail, load_benchmark_or_exit, print_json, warn
 from crosseval.cli.options import (
     DataOption,
     DomainOverridesOption,
@@ -61,6 +61,9 @@ def stats(
         print_json(counts)
         return
     console.print(f"[bold]{counts['total']}[/] samples, {counts['base_items']} base items")
+    if not counts["total"]:
+        warn("no samples match the filters")
+        return
     console.print(_count_table("By subset and setting", counts["by_subset_setting"], "subset/setting"))
     console.print(_count_table("By variant (paraphrase block)", counts["by_variant"], "variant"))
     countries = Table(title="By country", title_justify="left")
@@ -85,7 +88,7 @@ def validate(
     as_json: JsonOption = False,
 ) -> None:
     """Check data files and report every problem with file, position, index and field; exit 1 on any error."""
-    from crosseval.data.loaders import validate_files
+    from crosseval.data.loaders import files_without_images_root, validate_files
 
     problems = validate_files(paths, images_root=images, domain_overrides=domain_overrides)
     errors = [p for p in problems if p.severity == "error"]
@@ -101,6 +104,13 @@ def validate(
             err_console.print(f"[bold red]invalid:[/] {summary}")
         else:
             console.print(f"[bold green]valid:[/] {summary}")
+        unchecked = files_without_images_root(paths, images)
+        if unchecked:
+            err_console.print(
+                f"note: image URLs in {escape(', '.join(str(path) for path in unchecked))} were not checked "
+                "(no images folder; they are downloaded when a command needs them): pass --images DIR to check "
+                "local copies"
+            )
     if errors:
         raise typer.Exit(1)
 
@@ -119,6 +129,9 @@ def list_samples(
     rows = summaries(benchmark.samples)
     if as_json:
         print_json(rows)
+        return
+    if not rows:
+        warn("no samples match the filters")
         return
     table = Table(show_edge=False)
     columns = ("id", "country", "language", "domain", "item")

@@ -153,6 +153,26 @@ def _dry_run_table(summary: GenerationSummary) -> Table:
     return _table(f"dry run: generate {summary.model} (nothing sent)", rows)
 
 
+ERROR_KIND_HINTS: dict[str, str] = {
+    "auth": "the server refused the API key: check CROSSEVAL_API_KEY / OPENAI_API_KEY (or the provider's key)",
+    "image": "some images could not be loaded: `crosseval data validate` names each one",
+    "too_large": "some requests were over the size limit: lower --max-image-side, or raise --max-request-mb",
+    "bad_request": "the server rejected some requests as invalid: `crosseval export` shows its messages",
+}
+"""What to do about an error kind this command stored, when there is something to do."""
+
+
+def error_hints(summary: GenerationSummary) -> list[str]:
+    """Advice after a generation that left errors: what a kind of failure means, and how to send them again."""
+    hints = [ERROR_KIND_HINTS[kind] for kind in sorted(summary.errors) if kind in ERROR_KIND_HINTS]
+    if summary.run_errors:
+        hints.append(
+            f"{summary.run_errors} request(s) are stored as errors (never judged); add --retry-errors to send "
+            "them again"
+        )
+    return hints
+
+
 @with_option_groups
 def generate(
     model: ModelOptions,
@@ -173,6 +193,8 @@ def generate(
     console.print(f"run dir: {escape(str(summary.run_dir))}")
     for message in summary.crash_messages:
         err_console.print(f"[red]crashed[/]: {escape(message)}")
+    for hint in error_hints(summary):
+        err_console.print(f"[yellow]note:[/] {escape(hint)}")
     if summary.missing:
         fail(
             f"{summary.missing} requests have no stored outcome; run the same command again to retry them",

@@ -32,6 +32,7 @@ from crosseval.cli.common import (
     fail,
     load_benchmark_or_exit,
     load_config_defaults,
+    warn,
 )
 
 if TYPE_CHECKING:
@@ -234,10 +235,15 @@ class SampleSelection:
             fail(str(exc))
 
     def load(self, *, domain_overrides: Path | None = None, required: bool = False) -> Benchmark:
-        """The selected samples; a data error exits 1, and with `required` so does an empty selection."""
+        """The selected samples; a data error exits 1, and with `required` so does an empty selection.
+
+        A filter value that matches no loaded sample (a typo, most often) is warned about on stderr.
+        """
         benchmark = load_benchmark_or_exit(
             self.data, self.images, self.filters(), domain_overrides=domain_overrides
         )
+        for unmatched in benchmark.unmatched_filters:
+            warn(f"--{unmatched.describe()}")
         if required and not benchmark.samples:
             fail("no samples match the filters: nothing to run")
         return benchmark

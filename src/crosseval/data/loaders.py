@@ -13,12 +13,13 @@ gets `~2`, `~3`, ... in its id and base id, so every sample has a unique, stable
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import logging
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, cast
@@ -63,6 +64,24 @@ class DataFileInfo:
     records: int
 
 
+@dataclass(frozen=True)
+class UnmatchedFilter:
+    """A filter value that matches no loaded sample, with what it could have been (for a typo hint)."""
+
+    criterion: str
+    """`subset`, `setting`, `country`, `language`, `variant` or `id`."""
+    value: str
+    available: tuple[str, ...]
+    """The values loaded for this criterion (for `id`: the closest ids only)."""
+
+    def describe(self) -> str:
+        if self.criterion == "id":
+            hint = f"; did you mean {', '.join(self.available)}?" if self.available else ""
+        else:
+            hint = f"; loaded: {', '.join(self.available)}" if self.available else ""
+        return f"{self.criterion} {self.value!r} matches no loaded sample{hint}"
+
+
 @dataclass
 class Benchmark:
     """The loaded samples (in file order), the files they came from, and the images root in use."""
@@ -70,6 +89,8 @@ class Benchmark:
     samples: list[Sample]
     files: list[DataFileInfo]
     images_root: Path | None
+    unmatched_filters: list[UnmatchedFilter] = field(default_factory=list)
+    """Filter values that matched none of the loaded samples (usually a typo), in the order given."""
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -147,6 +168,31 @@ class SampleFilter:
     def apply(self, samples: Iterable[Sample]) -> list[Sample]:
         kept = [sample for sample in samples if self.matches(sample)]
         return kept if self.limit is None else kept[: self.limit]
+
+    def unmatched(self, samples: Sequence[Sample]) -> list[UnmatchedFilter]:
+        """Each given value that matches none of `samples` on its own (a typo, or data not loaded)."""
+        criteria: tuple[tuple[str, str, Sequence[Any] | None, Callable[[Sample], str]], ...] = (
+            ("subset", "subsets", self.subsets, lambda s: s.subset),
+            ("setting", "settings", self.settings, lambda s: s.setting),
+            ("country", "countries", self.countries, lambda s: s.country),
+            ("language", "languages", self.languages, lambda s: s.language),
+            ("variant", "variants", self.variants, lambda s: str(s.variant)),
+            ("id", "ids", self.ids, lambda s: s.id),
+        )
+        found: list[UnmatchedFilter] = []
+        for criterion, name, values, label in criteria:
+            for value in values or ():
+                only_this: dict[str, Any] = {name: [value]}
+                single = SampleFilter(**only_this)
+                if any(single.matches(sample) for sample in samples):
+                    continue
+                if criterion == "id":
+                    ids = [sample.id for sample in samples] + sorted({sample.base_id for sample in samples})
+                    available = tuple(difflib.get_close_matches(str(value), ids, n=3))
+                else:
+                    available = tuple(sorted({label(sample) for sample in samples}))
+                found.append(UnmatchedFilter(criterion, str(value), available))
+        return found
 
 
 @dataclass(frozen=True)
@@ -528,10 +574,13 @@ def load_benchmark(
     for problem in problems.items:
         logger.warning("%s", problem.describe())
     samples = [sample for result in parsed for sample in result.samples]
+    unmatched: list[UnmatchedFilter] = []
     if filters is not None:
+        unmatched = filters.unmatched(samples)
         samples = filters.apply(samples)
     root = images_root or next((s.images_root for s in sources if s.images_root is not None), None)
-    return Benchmark(samples=samples, files=[r.info for r in parsed if r.info is not None], images_root=root)
+    files = [r.info for r in parsed if r.info is not None]
+    return Benchmark(samples=samples, files=files, images_root=root, unmatched_filters=unmatched)
 
 
 def validate_files(
@@ -544,7 +593,8 @@ def validate_files(
     """Every problem in `paths` (errors and warnings), instead of stopping at the first.
 
     Images are checked (present, decodable, complete, under the size cap) when an images root is
-    known: `images_root`, or a folder's own `images/`.
+    known: `images_root`, or a folder's own `images/`; a `file_name` that is a local path (not a URL)
+    is checked under the data file's folder when there is no root, as loading looks for it there.
     """
     problems = _Problems()
     parsed, sources = _parse_all(paths, images_root, domain_overrides, problems)
@@ -554,15 +604,16 @@ def validate_files(
     for result in parsed:
         for sample in result.samples:
             root = roots.get(sample.source_file)
-            if root is None:
-                continue
+            is_url = urlsplit(sample.image.url.strip()).scheme in ("http", "https")
+            if root is None and is_url:
+                continue  # downloaded when a command needs it; see `files_without_images_root`
             where = {"position": sample.position, "index": sample.index, "field": "file_name"}
             if sample.image.local_path is None:
-                problems.add(
-                    sample.source_file,
-                    f"image {sample.image.name!r} not found under {root / sample.subset}",
-                    **where,
-                )
+                if is_url:
+                    wanted, folder = sample.image.name, (root or Path()) / sample.subset
+                else:
+                    wanted, folder = sample.image.url, root or Path(sample.source_file).parent
+                problems.add(sample.source_file, f"image {wanted!r} not found under {folder}", **where)
                 continue
             if sample.image.local_path not in checked:
                 checked[sample.image.local_path] = check_image_file(Path(sample.image.local_path), options)
@@ -570,3 +621,11 @@ def validate_files(
             if issue is not None:
                 problems.add(sample.source_file, f"image {sample.image.local_path}: {issue}", **where)
     return problems.items
+
+
+def files_without_images_root(paths: Sequence[Path], images_root: Path | None = None) -> list[Path]:
+    """The data files among `paths` that have no images folder (no `images_root`, no `images/` beside them).
+
+    `validate_files` cannot check their URL images, which commands download when they need them.
+    """
+    return [source.path for source in _sources(paths, images_root, _Problems()) if source.images_root is None]

@@ -90,26 +90,37 @@ def generation_rows(run_dir: Path) -> list[dict[str, Any]]:
 def write_rows(
     rows: Sequence[dict[str, Any]], columns: Sequence[str], fmt: ExportFormat, out: Path | None
 ) -> None:
-    """Write `rows` (with exactly `columns`) as JSONL (to `out`, or stdout when `None`) or Parquet (a file)."""
-    if fmt == "jsonl":
-        if out is None:
-            _write_jsonl(rows, columns, sys.stdout)
-        else:
+    """Write `rows` (with exactly `columns`) as JSONL (to `out`, or stdout when `None`) or Parquet (a file).
+
+    The folder of `out` is created when missing; a file that cannot be written is an `ExportError`.
+    """
+    if fmt not in EXPORT_FORMATS:
+        raise ExportError(f"unknown export format {fmt!r}: use one of {', '.join(EXPORT_FORMATS)}")
+    if out is None:
+        if fmt == "parquet":
+            raise ExportError("Parquet is binary: give --out FILE")
+        _write_jsonl(rows, columns, sys.stdout)
+        return
+    try:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        if fmt == "jsonl":
             with Path(out).open("w", encoding="utf-8") as handle:
                 _write_jsonl(rows, columns, handle)
-    elif fmt == "parquet":
-        if out is None:
-            raise ExportError("Parquet is binary: give --out FILE")
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        if rows:
-            table = pa.Table.from_pylist([{c: row.get(c) for c in columns} for row in rows])
         else:
-            table = pa.table({c: pa.array([], pa.string()) for c in columns})
-        pq.write_table(table, str(out))
+            _write_parquet(rows, columns, Path(out))
+    except OSError as exc:
+        raise ExportError(f"cannot write {out}: {exc.strerror or exc}") from exc
+
+
+def _write_parquet(rows: Sequence[dict[str, Any]], columns: Sequence[str], out: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if rows:
+        table = pa.Table.from_pylist([{c: row.get(c) for c in columns} for row in rows])
     else:
-        raise ExportError(f"unknown export format {fmt!r}: use one of {', '.join(EXPORT_FORMATS)}")
+        table = pa.table({c: pa.array([], pa.string()) for c in columns})
+    pq.write_table(table, str(out))
 
 
 def _write_jsonl(rows: Sequence[dict[str, Any]], columns: Sequence[str], handle: IO[str]) -> None:

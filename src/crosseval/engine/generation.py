@@ -254,8 +254,8 @@ def _check_compatible(
     for name, value in bound.items():
         if name in previous and canonical_json(previous[name]) != canonical_json(value):
             raise GenerationConfigError(
-                f"{run_dir} was generated with {name} {canonical_json(previous[name])}, but this command asks for "
-                f"{canonical_json(value)}; use another --run-dir for different settings"
+                f"{run_dir} was generated with other {name}: {_differences(previous[name], value)}; "
+                "use another --run-dir for different settings"
             )
     previous_files = (manifest.get("dataset") or {}).get("files")
     if previous_files is not None and dataset:
@@ -268,6 +268,19 @@ def _check_compatible(
                 f"{run_dir} was generated from other data files: [{old}], this command reads [{new}]; "
                 "use another --run-dir for a different dataset"
             )
+
+
+def _differences(before: Any, now: Any) -> str:
+    """`key: <stored> in the run, <asked> now` for each key that differs (the whole values when not mappings)."""
+    if not isinstance(before, dict) or not isinstance(now, dict):
+        return f"{canonical_json(before)} in the run, {canonical_json(now)} now"
+    changed = sorted(
+        k for k in before.keys() | now.keys() if canonical_json(before.get(k)) != canonical_json(now.get(k))
+    )
+    return "; ".join(
+        f"{key} {canonical_json(before.get(key))} in the run, {canonical_json(now.get(key))} now"
+        for key in changed
+    )
 
 
 def _dataset_section(files: Sequence[DataFileInfo]) -> list[dict[str, Any]]:

@@ -87,6 +87,11 @@ def _check_is_vision_language_model(model_id: str, trust_remote_code: bool) -> N
     from transformers import AutoConfig
     from transformers.models.auto.modeling_auto import MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
 
+    if model_id.startswith(("/", "./", "../", "~")) and not Path(model_id).expanduser().is_dir():
+        # Spelled as a path: the hub's complaint about repo-id characters would only confuse.
+        raise ConfigError(
+            f"cannot load the model {model_id!r}: no such folder (hf/ takes a hub model id or a local folder)"
+        )
     try:
         config = AutoConfig.from_pretrained(model_id, trust_remote_code=trust_remote_code)
     except (OSError, ValueError) as error:

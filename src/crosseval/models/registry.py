@@ -13,13 +13,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from crosseval.models.errors import ConfigError
 from crosseval.models.keys import resolve_api_key
-from crosseval.models.openai_compat import DEFAULT_MAX_REQUEST_BYTES, OpenAICompatBackend
 from crosseval.models.types import ModelBackend
-from crosseval.models.vllm_backend import DEFAULT_VLLM_BASE_URL
+
+if TYPE_CHECKING:
+    from crosseval.models.openai_compat import OpenAICompatBackend
 
 __all__ = [
     "PROVIDERS",
@@ -30,6 +31,10 @@ __all__ = [
     "open_backend",
     "split_model",
 ]
+
+
+DEFAULT_VLLM_BASE_URL = "http://127.0.0.1:8000/v1"
+"""Where `vllm serve` listens by default."""
 
 
 @dataclass(frozen=True)
@@ -112,6 +117,9 @@ def _resolve_base_url(provider: str, endpoint: OpenAIEndpoint, base_url: str | N
 
 
 def _openai_compatible(provider: str, name: str, config: BackendConfig) -> OpenAICompatBackend:
+    # Imported here: the `openai` package costs about 0.5 s, which hf/ and vLLM-offline runs never need.
+    from crosseval.models.openai_compat import DEFAULT_MAX_REQUEST_BYTES, OpenAICompatBackend
+
     endpoint = OPENAI_COMPATIBLE[provider]
     if config.adapter is not None:
         raise ConfigError(

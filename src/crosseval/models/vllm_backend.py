@@ -23,8 +23,6 @@ from crosseval.models.micro_batcher import MicroBatcher
 from crosseval.models.openai_compat import to_openai_messages
 from crosseval.models.types import BackendError, GenerationParams, GenerationRequest, GenerationResult
 
-DEFAULT_VLLM_BASE_URL = "http://127.0.0.1:8000/v1"
-
 
 def import_vllm() -> ModuleType:
     """The `vllm` module, or a `ConfigError` that says how to get it and what to use instead."""
