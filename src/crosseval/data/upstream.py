@@ -11,11 +11,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import httpx
 
+from crosseval.atomic import atomic_write
 from crosseval.data.cache import cache_dir
 from crosseval.data.errors import DataError
 from crosseval.data.records import SETTINGS, SUBSETS
@@ -44,21 +44,6 @@ def sha256_file(path: Path) -> str:
     """The sha256 of a file's bytes, read in chunks (data files and images can be large)."""
     with path.open("rb") as handle:
         return hashlib.file_digest(handle, "sha256").hexdigest()
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write `data` to `path` through a temporary file in the same folder and an atomic rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _is_cached(path: Path) -> bool:

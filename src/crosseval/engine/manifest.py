@@ -10,14 +10,14 @@ Nothing secret belongs here: callers pass identities and parameters, never keys 
 from __future__ import annotations
 
 import json
-import os
 import platform
 import subprocess
-import tempfile
 from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+from crosseval.atomic import atomic_write
 
 MANIFEST_FILENAME = "manifest.json"
 
@@ -47,16 +47,7 @@ def update_manifest(run_dir: Path, section: str, data: dict[str, Any]) -> dict[s
     manifest = read_manifest(run_dir)
     manifest[section] = data
     text = json.dumps(manifest, indent=2, ensure_ascii=False, sort_keys=False) + "\n"
-    fd, tmp = tempfile.mkstemp(prefix=".manifest-", suffix=".json", dir=run_dir)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, run_dir / MANIFEST_FILENAME)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(run_dir / MANIFEST_FILENAME, text)
     return manifest
 
 

@@ -17,8 +17,6 @@ import base64
 import gzip
 import io
 import json
-import os
-import secrets
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -32,6 +30,7 @@ from markupsafe import Markup
 from PIL import Image, UnidentifiedImageError
 
 from crosseval import __version__
+from crosseval.atomic import atomic_write
 from crosseval.data.records import Sample
 from crosseval.engine.manifest import ManifestError, read_manifest
 from crosseval.engine.store import DIMENSIONS, GenerationRecord, RunStore, StoredImage, VerdictRecord
@@ -102,17 +101,7 @@ def write_html_report(
         run_dirs, report=report, judge_config=judge_config, thumbnail_px=thumbnail_px, compress=compress
     )
     out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    # Not `tempfile.mkstemp`: its files are private (0600), and a report is made to be shared; a plain
-    # `open` gives the file the permissions the user's umask allows.
-    tmp = out_path.with_name(f".{out_path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    try:
-        with tmp.open("x", encoding="utf-8") as handle:
-            handle.write(html)
-        os.replace(tmp, out_path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    atomic_write(out_path, html)
     return out_path
 
 
