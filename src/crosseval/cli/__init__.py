@@ -8,10 +8,20 @@ from __future__ import annotations
 import typer
 
 from crosseval.cli import align_cmd, data_cmd, generate_cmd, judge_cmd, report_cmd, view_cmd
+from crosseval.cli.helptext import examples
 
 app = typer.Typer(
     name="crosseval",
     help="Measure and improve the cultural safety of vision-language models on CROSS.",
+    epilog=examples(
+        "crosseval run --model openai/gpt-4o-mini --judge openai/gpt-4o-2024-08-06 --limit 50"
+        "  # generate, judge, print the table",
+        "crosseval generate --model vllm/Qwen/Qwen2.5-VL-7B-Instruct --base-url http://gpu:8000/v1 "
+        "--run-dir runs/qwen",
+        "crosseval judge runs/qwen --judge openai/gpt-4o-2024-08-06",
+        "crosseval report runs/gpt4o-mini runs/qwen --markdown",
+    )
+    + "\n\nEach command's --help lists its options, with examples.",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
     add_completion=False,
@@ -19,6 +29,14 @@ app = typer.Typer(
 
 for _module in (data_cmd, generate_cmd, judge_cmd, report_cmd, view_cmd, align_cmd):
     _module.register(app)
+
+COMMAND_ORDER = ("generate", "judge", "run", "report", "compare", "agreement", "view", "export")
+"""The top-level commands in `crosseval --help`: the workflow's order, not the modules' (groups come after)."""
+app.registered_commands.sort(
+    key=lambda command: (
+        COMMAND_ORDER.index(command.name) if command.name in COMMAND_ORDER else len(COMMAND_ORDER)
+    )
+)
 
 
 def main() -> None:

@@ -12,14 +12,27 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 import typer
 
 from crosseval.cli.common import backend_config, console, create_backend_or_exit, fail, load_benchmark_or_exit
+from crosseval.cli.helptext import (
+    COMMAND_PANEL_ALIGN,
+    PANEL_CONCURRENCY,
+    PANEL_LEAKAGE,
+    PANEL_MODEL,
+    PANEL_OUTPUT,
+    PANEL_TEACHER,
+    PANEL_TRAINING,
+    examples,
+)
 from crosseval.cli.options import (
-    DataOption,
+    BaseUrlOption,
     DeviceOption,
     DtypeOption,
-    ImagesOption,
+    MaxAttemptsOption,
+    data_option,
+    flag,
+    images_option,
+    option,
     option_group,
     parse_protocol,
-    unset_option,
     with_option_groups,
 )
 
@@ -31,13 +44,30 @@ if TYPE_CHECKING:
     from crosseval.align.vqa_check import VqaResult
     from crosseval.models.types import ModelBackend
 
-align_app = typer.Typer(help="Build culturally grounded SFT/DPO data, export it, check capability retention.")
-train_app = typer.Typer(help="Fine-tune a vision-language model on a dataset folder (TRL; LoRA by default).")
+align_app = typer.Typer(
+    help="Build culturally grounded SFT/DPO data, export it, check capability retention.",
+    no_args_is_help=True,
+    epilog=examples(
+        "crosseval align safety norms.jsonl --teacher openai/gpt-4o --judge openai/gpt-4o-2024-08-06 "
+        "--out data/safety-sft",
+        "crosseval align dpo --norms norms.jsonl --teacher openai/gpt-4o --judge openai/gpt-4o-2024-08-06 "
+        "--out data/dpo",
+    ),
+)
+train_app = typer.Typer(
+    help="Fine-tune a vision-language model on a dataset folder (TRL; LoRA by default).",
+    no_args_is_help=True,
+    epilog=examples(
+        "crosseval train sft --model path/to/vlm --data data/safety-sft --out adapters/sft  # TRL + PEFT LoRA",
+    ),
+)
 
 T = TypeVar("T")
 
-OverwriteOption = Annotated[bool, typer.Option("--overwrite", help="Replace --out if it exists.")]
-ConnectionsOption = Annotated[int, typer.Option("--max-connections", min=1, help="Requests in flight.")]
+OverwriteOption = Annotated[bool, flag("--overwrite", panel=PANEL_OUTPUT, help="Replace --out if it exists.")]
+ConnectionsOption = Annotated[
+    int, option("--max-connections", metavar="N", panel=PANEL_CONCURRENCY, min=1, help="Requests in flight.")
+]
 
 
 def _command_line(ctx: typer.Context) -> str:
@@ -72,13 +102,18 @@ def _run(step: Callable[[], T]) -> T:
 class DatasetTarget:
     """Where a dataset builder writes, and the CROSS leakage guard it checks items against."""
 
-    out: Annotated[Path, typer.Option("--out", help="The dataset folder to write.")]
-    data: DataOption = None
-    images: ImagesOption = None
+    out: Annotated[Path, option("--out", metavar="DIR", panel=PANEL_OUTPUT, help="Dataset folder to write.")]
+    data: Annotated[
+        list[Path] | None,
+        data_option(PANEL_LEAKAGE, help="The CROSS benchmark items are checked against; repeatable."),
+    ] = None
+    images: Annotated[Path | None, images_option(PANEL_LEAKAGE)] = None
     no_leakage_check: Annotated[
         bool,
-        typer.Option(
-            "--no-leakage-check", help="Skip the CROSS leakage guard (the card then says 'not checked')."
+        flag(
+            "--no-leakage-check",
+            panel=PANEL_LEAKAGE,
+            help="Skip the guard against CROSS items; the card says 'not checked'.",
         ),
     ] = False
     overwrite: OverwriteOption = False
@@ -105,23 +140,59 @@ class DatasetTarget:
 class GroundingOptions:
     """The teacher that writes answers and the CROSS-Eval judge that verifies them."""
 
-    teacher: Annotated[str | None, unset_option("--teacher", "Teacher model, provider/model.")] = None
-    judge: Annotated[str, typer.Option("--judge", help="CROSS-Eval judge model, provider/model.")] = (
-        "openai/gpt-4o-2024-08-06"
-    )
-    teacher_base_url: Annotated[str | None, unset_option("--teacher-base-url", "Teacher endpoint URL.")] = (
-        None
-    )
-    judge_base_url: Annotated[str | None, unset_option("--judge-base-url", "Judge endpoint URL.")] = None
+    teacher: Annotated[
+        str | None,
+        option(
+            "--teacher",
+            metavar="MODEL",
+            panel=PANEL_TEACHER,
+            help="Teacher that writes answers, provider/model.",
+        ),
+    ] = None
+    judge: Annotated[
+        str, option("--judge", metavar="MODEL", panel=PANEL_TEACHER, help="CROSS-Eval judge, provider/model.")
+    ] = "openai/gpt-4o-2024-08-06"
+    teacher_base_url: Annotated[
+        str | None,
+        option(
+            "--teacher-base-url",
+            metavar="URL",
+            panel=PANEL_TEACHER,
+            when_unset="the provider's",
+            help="OpenAI-compatible endpoint of the teacher.",
+        ),
+    ] = None
+    judge_base_url: Annotated[
+        str | None,
+        option(
+            "--judge-base-url",
+            metavar="URL",
+            panel=PANEL_TEACHER,
+            when_unset="the provider's",
+            help="OpenAI-compatible endpoint of the judge.",
+        ),
+    ] = None
     protocol: Annotated[
-        str, typer.Option("--protocol", help="Judge protocol: paper (4 calls) or single.")
+        str,
+        option(
+            "--protocol",
+            metavar="NAME",
+            panel=PANEL_TEACHER,
+            help="Judge protocol: paper (4 calls) or single.",
+        ),
     ] = "paper"
     rubric: Annotated[
         Path | None,
-        unset_option("--rubric", "A judge rubric folder (default: built-in)."),
+        option(
+            "--rubric",
+            metavar="DIR",
+            panel=PANEL_TEACHER,
+            when_unset="the built-in set",
+            help="Judge rubric set.",
+        ),
     ] = None
     max_connections: ConnectionsOption = 8
-    max_attempts: Annotated[int, typer.Option("--max-attempts", min=1, help="Attempts per request.")] = 4
+    max_attempts: MaxAttemptsOption = 4
 
     def models(self) -> GroundingModels:
         """The judge (and teacher, when given) backends; bad options exit with code 2 before any request."""
@@ -185,19 +256,34 @@ def _norms_file(norms: Path) -> tuple[list[Any], list[SourceFile]]:
     return records, [SourceFile(path=str(norms), sha256=file_sha256(norms), records=len(records))]
 
 
-@align_app.command("cvqa")
+@align_app.command(
+    "cvqa",
+    epilog=examples(
+        "crosseval align cvqa cvqa.jsonl --split overlapped --out data/cvqa-overlapped --data ~/CROSS",
+        "crosseval align cvqa cvqa.jsonl --split exclusive --out data/cvqa-exclusive --data ~/CROSS",
+    ),
+)
 @with_option_groups
 def cvqa_cmd(
     ctx: typer.Context,
     files: Annotated[
-        list[Path], typer.Argument(help="CVQA-format files (local, with country) or upstream cvqa_sft JSONL.")
+        list[Path],
+        typer.Argument(
+            metavar="FILE",
+            help="CVQA-style files (local, with country) or upstream cvqa_sft JSONL.",
+            show_default=False,
+        ),
     ],
     target: DatasetTarget,
     split: Annotated[
-        str, typer.Option("--split", help="overlapped (CROSS countries), exclusive, or all.")
+        str,
+        option(
+            "--split", metavar="SPLIT", help="overlapped (CROSS countries), exclusive (the others) or all."
+        ),
     ] = "all",
     images_root: Annotated[
-        Path | None, typer.Option("--images-root", help="Folder holding images given by URL (by file name).")
+        Path | None,
+        option("--images-root", metavar="DIR", help="Folder with the images given by URL, by file name."),
     ] = None,
 ) -> None:
     """Visual multiple-choice SFT data from CVQA-style questions, split by country."""
@@ -211,11 +297,19 @@ def cvqa_cmd(
     _report(card, target.out)
 
 
-@align_app.command("import")
+@align_app.command(
+    "import",
+    epilog=examples(
+        "crosseval align import safety_sft_gpt4o_exclusive.jsonl --out data/safety-upstream --data ~/CROSS"
+    ),
+)
 @with_option_groups
 def import_cmd(
     ctx: typer.Context,
-    files: Annotated[list[Path], typer.Argument(help="Upstream safety_sft JSONL files.")],
+    files: Annotated[
+        list[Path],
+        typer.Argument(metavar="FILE", help="Upstream safety_sft JSONL files.", show_default=False),
+    ],
     target: DatasetTarget,
 ) -> None:
     """Import the upstream text-only safety SFT files into a dataset folder."""
@@ -226,11 +320,24 @@ def import_cmd(
     _report(card, target.out)
 
 
-@align_app.command("safety")
+@align_app.command(
+    "safety",
+    epilog=examples(
+        "crosseval align safety norms.jsonl --teacher openai/gpt-4o --judge openai/gpt-4o-2024-08-06 "
+        "--out data/safety-sft"
+    ),
+)
 @with_option_groups
 def safety_cmd(
     ctx: typer.Context,
-    norms: Annotated[Path, typer.Argument(help="Norms file (JSONL/JSON/CSV: norm, country, item, scene).")],
+    norms: Annotated[
+        Path,
+        typer.Argument(
+            metavar="NORMS",
+            help="Norms file (JSONL, JSON or CSV: norm, country, item, scene).",
+            show_default=False,
+        ),
+    ],
     target: DatasetTarget,
     grounding: GroundingOptions,
 ) -> None:
@@ -248,16 +355,32 @@ def safety_cmd(
     _report(card, target.out)
 
 
-@align_app.command("dpo")
+@align_app.command(
+    "dpo",
+    epilog=examples(
+        "crosseval align dpo --norms norms.jsonl --teacher openai/gpt-4o --judge openai/gpt-4o-2024-08-06 "
+        "--out data/dpo",
+        "crosseval align dpo --run runs/mine --out data/dpo-own --teacher openai/gpt-4o "
+        "--judge openai/gpt-4o-2024-08-06  # pairs from the model's own judged answers",
+    ),
+)
 @with_option_groups
 def dpo_cmd(
     ctx: typer.Context,
     target: DatasetTarget,
     grounding: GroundingOptions,
-    norms: Annotated[Path | None, unset_option("--norms", "Norms file: teacher pairs.")] = None,
-    run: Annotated[Path | None, unset_option("--run", "Run dir of the model being tuned.")] = None,
+    norms: Annotated[
+        Path | None, option("--norms", metavar="FILE", help="Norms file: the teacher writes both answers.")
+    ] = None,
+    run: Annotated[
+        Path | None,
+        option("--run", metavar="DIR", help="Judged run of the model being tuned: its own answers."),
+    ] = None,
     judge_config: Annotated[
-        str | None, typer.Option("--judge-config", help="Which verdicts of --run to use (default: latest).")
+        str | None,
+        option(
+            "--judge-config", metavar="NAME", when_unset="the latest", help="Which verdicts of --run to use."
+        ),
     ] = None,
 ) -> None:
     """DPO pairs: judged-safe chosen vs judged-unsafe rejected, from a teacher (--norms) or a run (--run)."""
@@ -283,13 +406,28 @@ def dpo_cmd(
     _report(card, target.out)
 
 
-@align_app.command("export")
+@align_app.command(
+    "export",
+    epilog=examples(
+        "crosseval align export data/safety --format trl  # data/safety/export-trl/ (datasets.save_to_disk)",
+        "crosseval align export data/safety --format openai  # data/safety/openai.jsonl",
+    ),
+)
 def export_cmd(
-    folder: Annotated[Path, typer.Argument(help="A dataset folder written by crosseval align.")],
-    fmt: Annotated[
-        str, typer.Option("--format", help="trl (datasets folder) or openai (fine-tuning JSONL).")
+    folder: Annotated[
+        Path,
+        typer.Argument(
+            metavar="DIR", help="A dataset folder written by crosseval align.", show_default=False
+        ),
     ],
-    out: Annotated[Path | None, typer.Option("--out", help="Target (default: inside the folder).")] = None,
+    fmt: Annotated[
+        str,
+        option("--format", metavar="FORMAT", help="trl (a datasets folder) or openai (fine-tuning JSONL)."),
+    ],
+    out: Annotated[
+        Path | None,
+        option("--out", metavar="PATH", when_unset="inside the dataset folder", help="Where to write."),
+    ] = None,
 ) -> None:
     """Export a dataset folder for TRL or the OpenAI fine-tuning API."""
     from crosseval.align.exports import export
@@ -304,15 +442,23 @@ def export_cmd(
         )
 
 
-@align_app.command("vqa-check")
+@align_app.command(
+    "vqa-check",
+    epilog=examples(
+        "crosseval align vqa-check --model hf/Qwen/Qwen2.5-VL-7B-Instruct --adapter adapters/safety-sft "
+        "--file vqa.jsonl"
+    ),
+)
 def vqa_check_cmd(
-    model: Annotated[str, typer.Option("--model", help="Base model, provider/model (e.g. hf/DIR).")],
-    file: Annotated[Path, typer.Option("--file", help="VQA file: image, question, answer.")],
+    model: Annotated[
+        str, option("--model", metavar="MODEL", panel=PANEL_MODEL, help="Base model, provider/model: hf/DIR.")
+    ],
+    file: Annotated[Path, option("--file", metavar="FILE", help="VQA items: image, question, answer.")],
     adapter: Annotated[
         Path | None,
-        unset_option("--adapter", "A PEFT adapter to compare with the base."),
+        option("--adapter", metavar="DIR", panel=PANEL_MODEL, help="PEFT adapter to compare with the base."),
     ] = None,
-    base_url: Annotated[str | None, unset_option("--base-url", "Endpoint URL.")] = None,
+    base_url: BaseUrlOption = None,
     max_connections: ConnectionsOption = 8,
     device: DeviceOption = None,
     dtype: DtypeOption = None,
@@ -350,24 +496,86 @@ def vqa_check_cmd(
 class TrainOptions:
     """What `train sft` and `train dpo` share; unset options fall back to --config, then to the defaults."""
 
-    model: Annotated[str | None, unset_option("--model", "Base VLM: a local folder or hub id.")] = None
-    data: Annotated[Path | None, unset_option("--data", "Dataset folder.")] = None
-    out: Annotated[Path | None, unset_option("--out", "Output folder (adapter or model).")] = None
+    model: Annotated[
+        str | None,
+        option("--model", metavar="MODEL", panel=PANEL_MODEL, help="Base VLM: a local folder or a hub id."),
+    ] = None
+    data: Annotated[
+        Path | None,
+        option("--data", metavar="DIR", panel=PANEL_MODEL, help="Dataset folder written by crosseval align."),
+    ] = None
     no_lora: Annotated[
-        bool, typer.Option("--no-lora", help="Full fine-tuning instead of a LoRA adapter.")
+        bool, flag("--no-lora", panel=PANEL_MODEL, help="Full fine-tuning instead of a LoRA adapter.")
     ] = False
-    epochs: Annotated[float | None, unset_option("--epochs", "Default 1.")] = None
-    lr: Annotated[float | None, unset_option("--lr", "Learning rate.")] = None
-    batch_size: Annotated[int | None, unset_option("--batch-size", "Per-device batch (default 1).")] = None
+    device: Annotated[
+        str | None,
+        option("--device", metavar="DEVICE", panel=PANEL_MODEL, when_unset="auto", help="auto, cpu or cuda."),
+    ] = None
+    epochs: Annotated[
+        float | None,
+        option(
+            "--epochs", metavar="N", panel=PANEL_TRAINING, when_unset="1", help="Passes over the dataset."
+        ),
+    ] = None
+    lr: Annotated[
+        float | None,
+        option(
+            "--lr",
+            metavar="FLOAT",
+            panel=PANEL_TRAINING,
+            when_unset="1e-4 LoRA, 1e-5 full; DPO a tenth",
+            help="Learning rate.",
+        ),
+    ] = None
+    batch_size: Annotated[
+        int | None,
+        option(
+            "--batch-size",
+            metavar="N",
+            panel=PANEL_TRAINING,
+            when_unset="1",
+            help="Examples per device and step.",
+        ),
+    ] = None
     grad_accum: Annotated[
         int | None,
-        unset_option("--grad-accum", "Gradient accumulation (default 8)."),
+        option(
+            "--grad-accum",
+            metavar="N",
+            panel=PANEL_TRAINING,
+            when_unset="8",
+            help="Steps accumulated per update.",
+        ),
     ] = None
-    max_steps: Annotated[int | None, unset_option("--max-steps", "Stop after N steps (smoke runs).")] = None
-    max_length: Annotated[int | None, unset_option("--max-length", "Max tokens per example.")] = None
-    device: Annotated[str | None, unset_option("--device", "auto, cpu or cuda.")] = None
-    config: Annotated[Path | None, unset_option("--config", "YAML file with any option.")] = None
+    max_steps: Annotated[
+        int | None,
+        option(
+            "--max-steps",
+            metavar="N",
+            panel=PANEL_TRAINING,
+            when_unset="none",
+            help="Stop after N steps (smoke runs).",
+        ),
+    ] = None
+    max_length: Annotated[
+        int | None,
+        option(
+            "--max-length",
+            metavar="N",
+            panel=PANEL_TRAINING,
+            when_unset="2048",
+            help="Longest example, in tokens.",
+        ),
+    ] = None
+    out: Annotated[
+        Path | None,
+        option("--out", metavar="DIR", panel=PANEL_OUTPUT, help="Output folder: the adapter, or the model."),
+    ] = None
     overwrite: OverwriteOption = False
+    config: Annotated[
+        Path | None,
+        option("--config", metavar="FILE", help="YAML file with any training option; flags given here win."),
+    ] = None
 
     def settings(self) -> dict[str, Any]:
         """The options as `make_settings` keys; None means 'not given'."""
@@ -402,24 +610,47 @@ def _train(method: Literal["sft", "dpo"], options: TrainOptions, **more: Any) ->
     )
 
 
-@train_app.command("sft")
+@train_app.command(
+    "sft",
+    epilog=examples(
+        "crosseval train sft --model path/to/vlm --data data/safety-sft --out adapters/sft  # TRL + PEFT LoRA",
+        "crosseval train sft --model ./tiny --data data/safety --out /tmp/smoke --max-steps 3  # smoke run",
+    ),
+)
 @with_option_groups
 def train_sft_cmd(options: TrainOptions) -> None:
-    """Supervised fine-tuning (TRL SFTTrainer) on an SFT dataset folder."""
+    """Supervised fine-tuning (TRL SFTTrainer) on an SFT dataset folder.
+
+    --model, --data and --out are required, as flags or in the --config file; flags win over the file.
+    """
     _train("sft", options)
 
 
-@train_app.command("dpo")
+@train_app.command(
+    "dpo", epilog=examples("crosseval train dpo --model path/to/vlm --data data/dpo --out adapters/dpo")
+)
 @with_option_groups
 def train_dpo_cmd(
     options: TrainOptions,
-    beta: Annotated[float | None, unset_option("--beta", "DPO beta (default 0.1).")] = None,
+    beta: Annotated[
+        float | None,
+        option(
+            "--beta",
+            metavar="FLOAT",
+            panel=PANEL_TRAINING,
+            when_unset="0.1",
+            help="DPO beta: how far from the base.",
+        ),
+    ] = None,
 ) -> None:
-    """Preference tuning (TRL DPOTrainer) on a DPO dataset folder."""
+    """Preference tuning (TRL DPOTrainer) on a DPO dataset folder.
+
+    --model, --data and --out are required, as flags or in the --config file; flags win over the file.
+    """
     _train("dpo", options, beta=beta)
 
 
 def register(app: typer.Typer) -> None:
     """Adds `crosseval align ...` and `crosseval train ...` to the top-level app."""
-    app.add_typer(align_app, name="align")
-    app.add_typer(train_app, name="train")
+    app.add_typer(align_app, name="align", rich_help_panel=COMMAND_PANEL_ALIGN)
+    app.add_typer(train_app, name="train", rich_help_panel=COMMAND_PANEL_ALIGN)

@@ -11,6 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from crosseval.cli.common import console, err_console, fail, load_benchmark_or_exit, print_json, warn
+from crosseval.cli.helptext import COMMAND_PANEL_DATA, examples
 from crosseval.cli.options import (
     DataOption,
     DomainOverridesOption,
@@ -23,7 +24,15 @@ from crosseval.cli.options import (
 if TYPE_CHECKING:
     from crosseval.data.records import Sample
 
-data_app = typer.Typer(help="Inspect and validate CROSS data.", no_args_is_help=True)
+data_app = typer.Typer(
+    help="Inspect and validate CROSS data: counts, samples, and files of your own.",
+    no_args_is_help=True,
+    epilog=examples(
+        "crosseval data stats  # 1,284 = 828 + 135 + 276 + 45, per country, language, domain",
+        "crosseval data show casa/english/1/Japan_1",
+        "crosseval data validate my_norms.json --images imgs/",
+    ),
+)
 
 
 def _count_table(title: str, counts: dict[str, int], key_label: str) -> Table:
@@ -35,7 +44,13 @@ def _count_table(title: str, counts: dict[str, int], key_label: str) -> Table:
     return table
 
 
-@data_app.command("stats")
+@data_app.command(
+    "stats",
+    epilog=examples(
+        "crosseval data stats  # 1,284 = 828 + 135 + 276 + 45, per country, language, domain",
+        "crosseval data stats --data path/to/CROSS --setting multilingual --json",
+    ),
+)
 @with_option_groups
 def stats(
     selection: SampleSelection,
@@ -77,11 +92,19 @@ def stats(
     console.print(_count_table("By domain", counts["by_domain"], "domain"))
 
 
-@data_app.command("validate")
+@data_app.command(
+    "validate",
+    epilog=examples(
+        "crosseval data validate my_norms.json --images imgs/  # every bad record: file, position, field",
+        "crosseval data validate path/to/CROSS",
+    ),
+)
 def validate(
     paths: Annotated[
         list[Path],
-        typer.Argument(help="Folders with the upstream layout, or data files.", show_default=False),
+        typer.Argument(
+            metavar="PATH", help="Folders with the upstream layout, or data files.", show_default=False
+        ),
     ],
     images: ImagesOption = None,
     domain_overrides: DomainOverridesOption = None,
@@ -115,7 +138,10 @@ def validate(
         raise typer.Exit(1)
 
 
-@data_app.command("list")
+@data_app.command(
+    "list",
+    epilog=examples("crosseval data list --country Japan --subset casa --variant 1"),
+)
 @with_option_groups
 def list_samples(
     selection: SampleSelection,
@@ -149,9 +175,21 @@ def _find(samples: list[Sample], wanted: str) -> list[Sample]:
     return [s for s in samples if wanted in (s.base_id, s.index)]
 
 
-@data_app.command("show")
+@data_app.command(
+    "show",
+    epilog=examples(
+        "crosseval data show casa/english/1/Japan_1", "crosseval data show casa/multilingual/1/Iran_11 --json"
+    ),
+)
 def show(
-    sample_id: Annotated[str, typer.Argument(metavar="ID", help="A sample id (casa/english/1/Japan_1).")],
+    sample_id: Annotated[
+        str,
+        typer.Argument(
+            metavar="ID",
+            help="A sample id (casa/english/1/Japan_1), or a base id or index.",
+            show_default=False,
+        ),
+    ],
     data: DataOption = None,
     images: ImagesOption = None,
     domain_overrides: DomainOverridesOption = None,
@@ -201,4 +239,4 @@ def show(
 
 def register(app: typer.Typer) -> None:
     """Adds `crosseval data ...` to the top-level app."""
-    app.add_typer(data_app, name="data")
+    app.add_typer(data_app, name="data", rich_help_panel=COMMAND_PANEL_DATA)

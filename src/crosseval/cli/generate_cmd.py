@@ -13,11 +13,14 @@ from rich.markup import escape
 from rich.table import Table
 
 from crosseval.cli.common import console, create_backend_or_exit, err_console, fail
+from crosseval.cli.helptext import COMMAND_PANEL_EVALUATE, COMMAND_PANEL_RESULTS, examples
 from crosseval.cli.options import (
     ConfigFileOption,
     ModelOptions,
     RetryOptions,
     SampleSelection,
+    flag,
+    option,
     with_option_groups,
 )
 
@@ -179,11 +182,16 @@ def generate(
     selection: SampleSelection,
     retry: RetryOptions,
     dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Count requests and estimate tokens; send nothing.")
+        bool, flag("--dry-run", help="Count requests and estimate tokens; send nothing.")
     ] = False,
     config: ConfigFileOption = None,
 ) -> None:
-    """Ask a model every sample (x rounds) and store each answer or error; rerunning resumes."""
+    """Ask a model every sample (x rounds) and store each answer or error; rerunning resumes.
+
+    Each request is a row in RUN_DIR/run.sqlite; the same command on the same run sends only what is missing.
+
+    Failures are stored as errors, never as answers; --retry-errors sends them again.
+    """
     benchmark = selection.load(required=True)
     summary = generate_or_exit(model, retry, benchmark, model.generation_config(retry, dry_run=dry_run))
     if dry_run:
@@ -203,26 +211,33 @@ def generate(
 
 
 def export(
-    run_dir: Annotated[Path, typer.Argument(help="A run directory (holds run.sqlite).", show_default=False)],
+    run_dir: Annotated[
+        Path,
+        typer.Argument(metavar="RUN_DIR", help="A run directory (holds run.sqlite).", show_default=False),
+    ],
     what: Annotated[
         ExportWhat,
-        typer.Option(
+        option(
             "--what",
-            help="Which rows: generations (one per sample and round) or verdicts (per sample, round and dimension).",
+            metavar="ROWS",
+            help="generations: one row per sample and round; verdicts: per dimension too.",
         ),
     ] = ExportWhat.generations,
     judge_config: Annotated[
         str | None,
-        typer.Option(
+        option(
             "--judge-config",
-            help="With --what verdicts: the judge configuration (needed when a run has several).",
-            show_default=False,
+            metavar="NAME",
+            when_unset="the only one",
+            help="With --what verdicts: the judge configuration to export.",
         ),
     ] = None,
-    fmt: Annotated[FormatChoice, typer.Option("--format", help="Output format.")] = FormatChoice.jsonl,
+    fmt: Annotated[
+        FormatChoice, option("--format", metavar="FORMAT", help="jsonl or parquet.")
+    ] = FormatChoice.jsonl,
     out: Annotated[
         Path | None,
-        typer.Option("--out", help="Output file; JSONL goes to stdout without it.", show_default=False),
+        option("--out", metavar="FILE", when_unset="stdout, for jsonl", help="File to write."),
     ] = None,
 ) -> None:
     """Write a run's generations or judge verdicts as JSONL or Parquet."""
@@ -236,7 +251,19 @@ def export(
         err_console.print(f"wrote {rows} rows to {escape(str(out))}")
 
 
+GENERATE_EXAMPLES = examples(
+    "crosseval generate --model openai/gpt-4o-mini --run-dir runs/gpt4o-mini --max-connections 64",
+    "crosseval generate --model vllm/Qwen/Qwen2.5-VL-7B-Instruct --base-url http://gpu:8000/v1 --run-dir runs/qwen",
+    "crosseval generate --model hf/llava-hf/llava-1.5-7b-hf --batch-size 16 --run-dir runs/llava  # in-process",
+    "crosseval generate --model openai/o3 --reasoning-effort high --run-dir runs/o3-high",
+)
+EXPORT_EXAMPLES = examples(
+    "crosseval export runs/qwen --what verdicts --format jsonl",
+    "crosseval export runs/qwen --format parquet --out qwen-generations.parquet",
+)
+
+
 def register(app: typer.Typer) -> None:
     """Adds `generate` and `export` to the top-level app."""
-    app.command("generate")(generate)
-    app.command("export")(export)
+    app.command("generate", epilog=GENERATE_EXAMPLES, rich_help_panel=COMMAND_PANEL_EVALUATE)(generate)
+    app.command("export", epilog=EXPORT_EXAMPLES, rich_help_panel=COMMAND_PANEL_RESULTS)(export)

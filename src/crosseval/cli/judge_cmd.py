@@ -11,14 +11,16 @@ from rich.markup import escape
 
 from crosseval.cli.common import console, create_backend_or_exit, fail
 from crosseval.cli.generate_cmd import generate_or_exit
+from crosseval.cli.helptext import COMMAND_PANEL_EVALUATE, PANEL_CONCURRENCY, examples
 from crosseval.cli.options import (
     ConfigFileOption,
-    DataOption,
     ImagesOption,
     JudgeOptions,
     ModelOptions,
     RetryOptions,
     SampleSelection,
+    data_option,
+    option,
     with_option_groups,
 )
 
@@ -75,20 +77,29 @@ def _judge_or_exit(
 
 @with_option_groups
 def judge(
-    run_dir: Annotated[Path, typer.Argument(help="The run directory to judge.", show_default=False)],
+    run_dir: Annotated[
+        Path, typer.Argument(metavar="RUN_DIR", help="The run directory to judge.", show_default=False)
+    ],
     options: JudgeOptions,
     retry: RetryOptions,
     max_connections: Annotated[
-        int, typer.Option("--max-connections", min=1, help="Judge requests in flight.")
+        int,
+        option(
+            "--max-connections", metavar="N", panel=PANEL_CONCURRENCY, min=1, help="Judge requests in flight."
+        ),
     ] = 32,
-    data: DataOption = None,
+    data: Annotated[
+        list[Path] | None,
+        data_option(help="Where the run's data is now, if it moved since generation; repeatable."),
+    ] = None,
     images: ImagesOption = None,
     config: ConfigFileOption = None,
 ) -> None:
     """Judge a run's stored responses with CROSS-Eval (awareness, education, violation, helpfulness).
 
-    Resumable: the same command on the same run sends only what is missing. Failed generations are
-    never judged. --data/--images say where the run's images are when they moved since generation.
+    Resumable: the same command on the same run sends only what is missing.
+
+    Failed generations are never judged. Unreadable verdicts are stored as parse_error, never scored.
     """
     from crosseval.engine.store import RunStore
 
@@ -194,11 +205,13 @@ def run(
     retry: RetryOptions,
     judge_max_connections: Annotated[
         int | None,
-        typer.Option(
+        option(
             "--judge-max-connections",
+            metavar="N",
+            panel=PANEL_CONCURRENCY,
             min=1,
-            help="Judge requests in flight (default: --max-connections).",
-            show_default=False,
+            when_unset="--max-connections",
+            help="Judge requests in flight.",
         ),
     ] = None,
     config: ConfigFileOption = None,
@@ -206,6 +219,8 @@ def run(
     """Generate responses, judge them, and print the CROSS-Eval table: the whole benchmark in one command.
 
     Rerunning the same command resumes: only missing responses and verdicts are requested.
+
+    Keys come from the environment: CROSSEVAL_API_KEY (or OPENAI_API_KEY); CROSSEVAL_JUDGE_API_KEY for the judge.
     """
     from crosseval.metrics.runs import RunInputError
     from crosseval.report.summary import build_report
@@ -251,7 +266,19 @@ def run(
         raise typer.Exit(1)
 
 
+JUDGE_EXAMPLES = examples(
+    "crosseval judge runs/qwen --judge openai/gpt-4o-2024-08-06  # paper protocol: 4 calls per answer",
+    "crosseval judge runs/qwen --judge openai/gpt-4o-2024-08-06 --protocol single",
+)
+RUN_EXAMPLES = examples(
+    "crosseval run --model openai/gpt-4o-mini --judge openai/gpt-4o-2024-08-06 --limit 50",
+    "crosseval run --model hf/path/to/vlm --judge openai/gpt-4o-2024-08-06 --run-dir runs/base",
+    "crosseval run --model hf/path/to/vlm --adapter adapters/sft --judge openai/gpt-4o-2024-08-06 "
+    "--run-dir runs/tuned",
+)
+
+
 def register(app: typer.Typer) -> None:
     """Adds `judge` and `run` to the top-level app."""
-    app.command("judge")(judge)
-    app.command("run")(run)
+    app.command("judge", epilog=JUDGE_EXAMPLES, rich_help_panel=COMMAND_PANEL_EVALUATE)(judge)
+    app.command("run", epilog=RUN_EXAMPLES, rich_help_panel=COMMAND_PANEL_EVALUATE)(run)

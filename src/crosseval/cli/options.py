@@ -10,6 +10,9 @@ are *option groups*: frozen dataclasses whose fields are annotated typer options
 
 `with_option_groups` shows typer the group's fields as the command's own options (same flags, same help)
 and calls the command with the dataclass built from the parsed values.
+
+Every option is made by `option` (takes a value: an upper-case metavar, a help panel, what an unset
+default means) or `flag` (on/off, no metavar), so all commands' `--help` read alike (see `helptext`).
 """
 
 from __future__ import annotations
@@ -33,6 +36,15 @@ from crosseval.cli.common import (
     load_benchmark_or_exit,
     load_config_defaults,
     warn,
+)
+from crosseval.cli.helptext import (
+    PANEL_CONCURRENCY,
+    PANEL_DATA,
+    PANEL_JUDGE,
+    PANEL_MODEL,
+    PANEL_ORDER,
+    PANEL_OUTPUT,
+    PANEL_SAMPLING,
 )
 
 if TYPE_CHECKING:
@@ -70,126 +82,193 @@ PROTOCOL_NAMES = ("paper", "single")
 """`crosseval.judge.rubrics.PROTOCOLS`, written here so `--help` does not import the judge layer."""
 
 
-def unset_option(flag: str, help: str, **settings: Any) -> Any:
-    """An option whose default means 'not given' (so `--help` shows no default)."""
-    return typer.Option(flag, help=help, show_default=False, **settings)
+def option(
+    *flags: str,
+    help: str,
+    metavar: str,
+    panel: str | None = None,
+    when_unset: str | None = None,
+    **settings: Any,
+) -> Any:
+    """A typer option that takes a value, named `metavar` in `--help` and listed in `panel`.
+
+    `when_unset` says what happens when an option whose Python default is None is not given; `--help` shows
+    it as `[default: (when_unset)]`. A real default value shows as `[default: value]` by itself.
+    """
+    return typer.Option(
+        *flags,
+        help=help,
+        metavar=metavar,
+        rich_help_panel=panel,
+        show_default=True if when_unset is None else when_unset,
+        **settings,
+    )
 
 
-def _repeatable(flag: str, metavar: str, help: str) -> Any:
-    return typer.Option(flag, metavar=metavar, help=help, show_default=False)
+def flag(*flags: str, help: str, panel: str | None = None, **settings: Any) -> Any:
+    """A typer on/off option: no value, so `--help` shows no metavar for it."""
+    return typer.Option(*flags, help=help, metavar="", rich_help_panel=panel, **settings)
 
 
-DataOption = Annotated[
-    list[Path] | None,
-    _repeatable(
+def data_option(panel: str = PANEL_DATA, help: str | None = None) -> Any:
+    """`--data`, repeatable; `help` says what the data is for where that is not the samples to run."""
+    return option(
         "--data",
-        "PATH",
-        "A folder with the upstream layout (data/<subset>/<setting>.json, images/<subset>/...) or a data "
-        "file (JSON array or JSONL); repeatable. Default: the upstream CROSS release, downloaded and cached.",
-    ),
-]
-ImagesOption = Annotated[
-    Path | None,
-    typer.Option(
+        metavar="PATH",
+        panel=panel,
+        when_unset="the CROSS release, downloaded once",
+        help=help or "CROSS folder (upstream layout) or data file (JSON array or JSONL); repeatable.",
+    )
+
+
+def images_option(panel: str = PANEL_DATA) -> Any:
+    return option(
         "--images",
         metavar="DIR",
+        panel=panel,
         help="Images root (<root>/<subset>/<name>) for data files given alone.",
-        show_default=False,
-    ),
-]
+    )
+
+
+DataOption = Annotated[list[Path] | None, data_option()]
+ImagesOption = Annotated[Path | None, images_option()]
 SubsetOption = Annotated[
-    list[str] | None, _repeatable("--subset", "SUBSET", "Keep this subset (casa, safeworld); repeatable.")
+    list[str] | None,
+    option(
+        "--subset", metavar="SUBSET", panel=PANEL_DATA, help="Keep a subset: casa, safeworld; repeatable."
+    ),
 ]
 SettingOption = Annotated[
     list[str] | None,
-    _repeatable("--setting", "SETTING", "Keep this setting (english, multilingual); repeatable."),
+    option(
+        "--setting",
+        metavar="SETTING",
+        panel=PANEL_DATA,
+        help="Keep a setting: english, multilingual; repeatable.",
+    ),
 ]
 CountryOption = Annotated[
     list[str] | None,
-    _repeatable("--country", "COUNTRY", "Keep this country (e.g. 'Saudi Arabia'); repeatable."),
+    option(
+        "--country",
+        metavar="COUNTRY",
+        panel=PANEL_DATA,
+        help="Keep a country, e.g. 'Saudi Arabia'; repeatable.",
+    ),
 ]
 LanguageOption = Annotated[
     list[str] | None,
-    _repeatable(
-        "--language", "LANGUAGE", "Keep this language (name or ISO code, e.g. Persian, fa); repeatable."
+    option(
+        "--language",
+        metavar="LANGUAGE",
+        panel=PANEL_DATA,
+        help="Keep a language, by name or ISO code (Persian, fa); repeatable.",
     ),
 ]
 VariantOption = Annotated[
-    list[int] | None, _repeatable("--variant", "N", "Keep this paraphrase block (1-3); repeatable.")
+    list[int] | None,
+    option("--variant", metavar="N", panel=PANEL_DATA, help="Keep a paraphrase block, 1 to 3; repeatable."),
 ]
 IdOption = Annotated[
     list[str] | None,
-    _repeatable(
-        "--id", "ID", "Keep this sample id or base id (casa/Japan_1 keeps all its variants); repeatable."
+    option(
+        "--id",
+        metavar="ID",
+        panel=PANEL_DATA,
+        help="Keep a sample id, or a base id with all its variants (casa/Japan_1); repeatable.",
     ),
 ]
 LimitOption = Annotated[
     int | None,
-    typer.Option(
+    option(
         "--limit",
         metavar="N",
+        panel=PANEL_DATA,
         min=0,
-        help="Keep the first N samples after the other filters.",
-        show_default=False,
+        when_unset="all",
+        help="Keep the first N samples left by the other filters.",
     ),
 ]
 DomainOverridesOption = Annotated[
     Path | None,
-    typer.Option(
+    option(
         "--domain-overrides",
         metavar="FILE",
-        help="JSON object or CSV mapping id, base id or index to a domain (shopping, meal_planning, outdoor_activities).",
-        show_default=False,
+        panel=PANEL_DATA,
+        help="JSON or CSV mapping ids to domains: shopping, meal_planning, outdoor_activities.",
     ),
 ]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+JsonOption = Annotated[bool, flag("--json", help="Print JSON instead of tables.")]
 JudgeConfigOption = Annotated[
     str | None,
-    unset_option("--judge-config", "Judge configuration to use (default: the only/most recent)."),
+    option(
+        "--judge-config", metavar="NAME", when_unset="the only or latest", help="Judge configuration to read."
+    ),
 ]
 ConfigFileOption = Annotated[
     Path | None,
-    typer.Option(
+    option(
         "--config",
+        metavar="FILE",
         is_eager=True,
         callback=load_config_defaults,
-        help="YAML file holding any of these flags; explicit flags win.",
-        show_default=False,
+        help="YAML file holding any of these options; flags given here win.",
     ),
 ]
 
 
-def _device_option(flag: str) -> Any:
-    return typer.Option(
-        flag, help="Device of an in-process hf/ model: auto, cpu, cuda, cuda:1, mps.", show_default=False
-    )
+BACKEND_OPTIONS: dict[str, dict[str, Any]] = {
+    "device": {
+        "metavar": "DEVICE",
+        "when_unset": "auto",
+        "help": "Device of an hf/ model: auto, cpu, cuda, cuda:1, mps.",
+    },
+    "dtype": {
+        "metavar": "DTYPE",
+        "when_unset": "float32 on CPU, else auto",
+        "help": "Weights of an in-process model: auto, float32, float16, bfloat16.",
+    },
+    "max-request-mb": {
+        "metavar": "MIB",
+        "min": 0.001,
+        "when_unset": "20 MiB",
+        "help": "Largest request body sent to an HTTP API; larger ones fail as too_large.",
+    },
+}
+"""The settings of the backend options the model (`--device`) and the judge (`--judge-device`) both have."""
 
 
-def _dtype_option(flag: str) -> Any:
-    return typer.Option(
-        flag,
-        help="Weights dtype of an in-process model (hf/, vllm offline): auto, float32, float16, bfloat16.",
-        show_default=False,
-    )
+def _backend_option(name: str, prefix: str, panel: str) -> Any:
+    """`--<prefix><name>`, one of `BACKEND_OPTIONS`, listed in `panel`."""
+    return option(f"--{prefix}{name}", panel=panel, **BACKEND_OPTIONS[name])
 
 
-def _vllm_offline_option(flag: str) -> Any:
-    return typer.Option(
-        flag, help="Run a vllm/ model in this process (vllm.LLM, GPU) instead of calling a vLLM server."
-    )
+def _vllm_offline_option(name: str, panel: str) -> Any:
+    return flag(name, panel=panel, help="Run a vllm/ model in this process (vllm.LLM) instead of a server.")
 
 
-def _max_request_mb_option(flag: str) -> Any:
-    return typer.Option(
-        flag,
-        min=0.001,
-        help="Largest request body sent to an HTTP API, MiB (default 20); larger requests fail as too_large.",
-        show_default=False,
-    )
-
-
-DeviceOption = Annotated[str | None, _device_option("--device")]
-DtypeOption = Annotated[str | None, _dtype_option("--dtype")]
+BaseUrlOption = Annotated[
+    str | None,
+    option(
+        "--base-url",
+        metavar="URL",
+        panel=PANEL_MODEL,
+        when_unset="the provider's",
+        help="OpenAI-compatible endpoint: a vLLM, SGLang or Ollama server.",
+    ),
+]
+MaxAttemptsOption = Annotated[
+    int,
+    option(
+        "--max-attempts",
+        metavar="N",
+        panel=PANEL_CONCURRENCY,
+        min=1,
+        help="Attempts per request, retries included.",
+    ),
+]
+DeviceOption = Annotated[str | None, _backend_option("device", "", PANEL_MODEL)]
+DtypeOption = Annotated[str | None, _backend_option("dtype", "", PANEL_MODEL)]
 
 
 def parse_protocol(value: str) -> Protocol:
@@ -254,24 +333,34 @@ class SampleSelection:
 class RetryOptions:
     """How hard each request is tried, and whether stored failures are tried again."""
 
-    max_attempts: Annotated[
-        int, typer.Option("--max-attempts", min=1, help="Attempts per request, retries included.")
-    ] = 6
+    max_attempts: MaxAttemptsOption = 6
     timeout: Annotated[
-        float, typer.Option("--timeout", min=0.001, help="Seconds allowed for one attempt.")
+        float,
+        option(
+            "--timeout",
+            metavar="SECONDS",
+            panel=PANEL_CONCURRENCY,
+            min=0.001,
+            help="Time allowed for one attempt.",
+        ),
     ] = 120.0
     retry_base_delay: Annotated[
         float,
-        typer.Option(
-            "--retry-base-delay", min=0.0, help="First backoff ceiling, seconds (doubles per retry)."
+        option(
+            "--retry-base-delay",
+            metavar="SECONDS",
+            panel=PANEL_CONCURRENCY,
+            min=0.0,
+            help="First backoff ceiling; it doubles with each retry.",
         ),
     ] = 1.0
     retry_errors: Annotated[
-        bool, typer.Option("--retry-errors", help="Send again what is stored as failed.")
+        bool,
+        flag("--retry-errors", panel=PANEL_CONCURRENCY, help="Send again the requests stored as failed."),
     ] = False
-    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Live progress on stderr.")] = (
-        True
-    )
+    progress: Annotated[
+        bool, flag("--progress/--no-progress", panel=PANEL_OUTPUT, help="Live progress on stderr.")
+    ] = True
 
     def policy(self) -> RetryPolicy:
         from crosseval.engine.retry import RetryPolicy
@@ -291,52 +380,126 @@ class ModelOptions:
 
     model: Annotated[
         str,
-        unset_option(
-            "--model", "The model under test, as provider/model: openai/gpt-4o-mini, hf/DIR, vllm/NAME."
+        option(
+            "--model",
+            metavar="MODEL",
+            panel=PANEL_MODEL,
+            help="Model under test, provider/model: openai/gpt-4o-mini, vllm/NAME, hf/DIR.",
         ),
     ]
-    run_dir: Annotated[
+    base_url: BaseUrlOption = None
+    adapter: Annotated[
         Path | None,
-        unset_option(
-            "--run-dir", "Where the run lives (default runs/<date>-<model>); the same directory resumes."
+        option(
+            "--adapter",
+            metavar="DIR",
+            panel=PANEL_MODEL,
+            help="PEFT adapter to load on the model (hf/, vllm/).",
         ),
     ] = None
-    base_url: Annotated[
-        str | None,
-        unset_option("--base-url", "OpenAI-compatible endpoint (vLLM, Ollama, ...)."),
+    device: DeviceOption = None
+    dtype: DtypeOption = None
+    vllm_offline: Annotated[bool, _vllm_offline_option("--vllm-offline", PANEL_MODEL)] = False
+    batch_size: Annotated[
+        int,
+        option(
+            "--batch-size",
+            metavar="N",
+            panel=PANEL_MODEL,
+            min=1,
+            help="Samples per batch of an in-process model.",
+        ),
+    ] = 8
+    max_request_mb: Annotated[float | None, _backend_option("max-request-mb", "", PANEL_MODEL)] = None
+    rounds: Annotated[
+        int,
+        option(
+            "--rounds",
+            metavar="N",
+            panel=PANEL_SAMPLING,
+            min=1,
+            help="Responses per sample; the paper uses 3.",
+        ),
+    ] = 3
+    temperature: Annotated[
+        float | None,
+        option(
+            "--temperature",
+            metavar="FLOAT",
+            panel=PANEL_SAMPLING,
+            when_unset="the model's",
+            help="Sampling temperature.",
+        ),
     ] = None
-    max_connections: Annotated[
-        int, typer.Option("--max-connections", min=1, help="Model requests in flight.")
-    ] = 32
-    rounds: Annotated[int, typer.Option("--rounds", min=1, help="Responses per sample (the paper: 3).")] = 3
-    temperature: Annotated[float | None, unset_option("--temperature", "Default: the model's.")] = None
-    top_p: Annotated[float | None, unset_option("--top-p", "Default: the model's.")] = None
+    top_p: Annotated[
+        float | None,
+        option(
+            "--top-p",
+            metavar="FLOAT",
+            panel=PANEL_SAMPLING,
+            when_unset="the model's",
+            help="Nucleus sampling mass.",
+        ),
+    ] = None
     max_tokens: Annotated[
-        int | None, typer.Option("--max-tokens", min=1, help="Default: the model's.", show_default=False)
+        int | None,
+        option(
+            "--max-tokens",
+            metavar="N",
+            panel=PANEL_SAMPLING,
+            min=1,
+            when_unset="the model's",
+            help="Longest response, in tokens.",
+        ),
     ] = None
-    seed: Annotated[int | None, typer.Option("--seed", show_default=False)] = None
+    seed: Annotated[
+        int | None,
+        option(
+            "--seed",
+            metavar="N",
+            panel=PANEL_SAMPLING,
+            when_unset="none",
+            help="Sampling seed, where supported.",
+        ),
+    ] = None
     reasoning_effort: Annotated[
         ReasoningEffortChoice | None,
-        unset_option("--reasoning-effort", "Reasoning models."),
+        option(
+            "--reasoning-effort",
+            metavar="LEVEL",
+            panel=PANEL_SAMPLING,
+            when_unset="the model's",
+            help="Effort of a reasoning model: low, medium or high.",
+        ),
     ] = None
     max_image_side: Annotated[
         int | None,
-        typer.Option(
+        option(
             "--max-image-side",
             "--max-side",
+            metavar="PX",
+            panel=PANEL_SAMPLING,
             min=16,
-            help=f"Longest image side sent, px (default {DEFAULT_MAX_IMAGE_SIDE}).",
-            show_default=False,
+            when_unset=str(DEFAULT_MAX_IMAGE_SIDE),
+            help="Longest image side sent, in pixels; larger images are scaled down.",
         ),
     ] = None
-    adapter: Annotated[Path | None, unset_option("--adapter", "PEFT adapter folder (hf, vllm).")] = None
-    batch_size: Annotated[
-        int, typer.Option("--batch-size", min=1, help="Batch size of in-process models.")
-    ] = 8
-    device: DeviceOption = None
-    dtype: DtypeOption = None
-    vllm_offline: Annotated[bool, _vllm_offline_option("--vllm-offline")] = False
-    max_request_mb: Annotated[float | None, _max_request_mb_option("--max-request-mb")] = None
+    max_connections: Annotated[
+        int,
+        option(
+            "--max-connections", metavar="N", panel=PANEL_CONCURRENCY, min=1, help="Model requests in flight."
+        ),
+    ] = 32
+    run_dir: Annotated[
+        Path | None,
+        option(
+            "--run-dir",
+            metavar="DIR",
+            panel=PANEL_OUTPUT,
+            when_unset="runs/<date>-<model>",
+            help="Run directory; the same one resumes.",
+        ),
+    ] = None
 
     @property
     def target(self) -> Path:
@@ -399,39 +562,58 @@ class JudgeOptions:
 
     judge: Annotated[
         str,
-        unset_option("--judge", "The judge, as provider/model (the paper: openai/gpt-4o-2024-08-06)."),
+        option(
+            "--judge",
+            metavar="MODEL",
+            panel=PANEL_JUDGE,
+            help="Judge, provider/model; the paper: openai/gpt-4o-2024-08-06.",
+        ),
     ]
     judge_base_url: Annotated[
         str | None,
-        unset_option(
+        option(
             "--judge-base-url",
-            "OpenAI-compatible endpoint for the judge (key from CROSSEVAL_JUDGE_API_KEY, else the model's).",
+            metavar="URL",
+            panel=PANEL_JUDGE,
+            when_unset="the provider's",
+            help="Judge endpoint; its key: CROSSEVAL_JUDGE_API_KEY, else the model's.",
         ),
     ] = None
     protocol: Annotated[
         str,
-        typer.Option(
+        option(
             "--protocol",
-            help="paper: four calls per response, one per dimension (as in the paper); single: one JSON call.",
+            metavar="NAME",
+            panel=PANEL_JUDGE,
+            help="paper: one call per dimension, as in the paper; single: one JSON call.",
         ),
     ] = "paper"
     rubric: Annotated[
         Path | None,
-        unset_option(
+        option(
             "--rubric",
-            "A rubric set directory of your own (same files as the built-in one); default: the built-in set.",
+            metavar="DIR",
+            panel=PANEL_JUDGE,
+            when_unset="the built-in set",
+            help="Rubric set of your own, with the built-in set's files.",
         ),
     ] = None
     max_reasks: Annotated[
         int,
-        typer.Option(
-            "--max-reasks", min=0, help="Follow-ups asking for the final 0 or 1 when a verdict is unreadable."
+        option(
+            "--max-reasks",
+            metavar="N",
+            panel=PANEL_JUDGE,
+            min=0,
+            help="Follow-ups asking for the final 0 or 1 when a verdict is unreadable.",
         ),
     ] = 2
-    judge_device: Annotated[str | None, _device_option("--judge-device")] = None
-    judge_dtype: Annotated[str | None, _dtype_option("--judge-dtype")] = None
-    judge_vllm_offline: Annotated[bool, _vllm_offline_option("--judge-vllm-offline")] = False
-    judge_max_request_mb: Annotated[float | None, _max_request_mb_option("--judge-max-request-mb")] = None
+    judge_device: Annotated[str | None, _backend_option("device", "judge-", PANEL_JUDGE)] = None
+    judge_dtype: Annotated[str | None, _backend_option("dtype", "judge-", PANEL_JUDGE)] = None
+    judge_vllm_offline: Annotated[bool, _vllm_offline_option("--judge-vllm-offline", PANEL_JUDGE)] = False
+    judge_max_request_mb: Annotated[
+        float | None, _backend_option("max-request-mb", "judge-", PANEL_JUDGE)
+    ] = None
 
     def judge_config(self, max_connections: int, retry: RetryOptions) -> JudgeConfig:
         """The judge configuration; an unknown `--protocol` exits with code 2."""
@@ -477,11 +659,21 @@ def _group_parameters(group: type) -> list[inspect.Parameter]:
     return parameters
 
 
+def _panel_rank(annotation: Any) -> int:
+    """Where the help panel of an `Annotated` typer parameter comes in `PANEL_ORDER` (0: no panel)."""
+    panels = [getattr(extra, "rich_help_panel", None) for extra in typing.get_args(annotation)[1:]]
+    panel = next((name for name in panels if name), None)
+    if panel is None:
+        return 0
+    return PANEL_ORDER.index(panel) + 1 if panel in PANEL_ORDER else len(PANEL_ORDER) + 1
+
+
 def with_option_groups(command: Callable[P, R]) -> Callable[..., R]:
     """`command` with each parameter annotated by an option group replaced by the group's options.
 
     Typer reads the returned function's signature; calling it builds each group from its options and
-    passes it to `command` under the parameter's name.
+    passes it to `command` under the parameter's name. The options are listed panel by panel, in
+    `PANEL_ORDER`, so `--help` shows the panels alike in every command; within a panel they keep their order.
     """
     signature = inspect.signature(command, eval_str=True)
     parameters: list[inspect.Parameter] = []
@@ -492,6 +684,7 @@ def with_option_groups(command: Callable[P, R]) -> Callable[..., R]:
             parameters += _group_parameters(parameter.annotation)
         else:
             parameters.append(parameter.replace(kind=inspect.Parameter.KEYWORD_ONLY))
+    parameters.sort(key=lambda parameter: _panel_rank(parameter.annotation))
     names = [p.name for p in parameters]
     clashes = sorted({name for name in names if names.count(name) > 1})
     if clashes:

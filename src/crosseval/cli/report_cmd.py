@@ -10,7 +10,8 @@ import typer
 from rich.console import Console
 
 from crosseval.cli.common import fail, print_json
-from crosseval.cli.options import JsonOption, JudgeConfigOption
+from crosseval.cli.helptext import COMMAND_PANEL_RESULTS, PANEL_STATISTICS, examples
+from crosseval.cli.options import JsonOption, JudgeConfigOption, flag, option
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
@@ -20,9 +21,27 @@ EXIT_BAD_INPUT = 1
 BREAKDOWN_NAMES = ("country", "language", "domain", "variant")
 """`crosseval.metrics.breakdowns.BREAKDOWN_KEYS`, written here so `--help` does not import the statistics stack."""
 
-MarkdownOption = Annotated[bool, typer.Option("--markdown", help="Print Markdown.")]
-Reps = Annotated[int, typer.Option("--bootstrap-reps", min=1, help="Bootstrap replicates for the intervals.")]
-Seed = Annotated[int, typer.Option("--seed", help="Seed of the bootstrap (reports repeat exactly).")]
+MarkdownOption = Annotated[bool, flag("--markdown", help="Print Markdown tables.")]
+Reps = Annotated[
+    int,
+    option(
+        "--bootstrap-reps",
+        metavar="N",
+        panel=PANEL_STATISTICS,
+        min=1,
+        help="Bootstrap replicates behind each interval.",
+    ),
+]
+Seed = Annotated[
+    int,
+    option(
+        "--seed", metavar="N", panel=PANEL_STATISTICS, help="Bootstrap seed; the same seed repeats a report."
+    ),
+]
+RunDirsArgument = Annotated[
+    list[Path],
+    typer.Argument(metavar="RUN_DIR", help="Run directories; one table row each.", show_default=False),
+]
 
 
 def _build_or_exit(build: Callable[[], dict[str, Any]]) -> dict[str, Any]:
@@ -54,20 +73,26 @@ def _emit(
 
 
 def report(
-    run_dirs: Annotated[list[Path], typer.Argument(help="Run directories; one table row each.")],
+    run_dirs: RunDirsArgument,
     as_json: JsonOption = False,
-    as_csv: Annotated[bool, typer.Option("--csv", help="Print one tidy CSV.")] = False,
-    as_markdown: Annotated[bool, typer.Option("--markdown", help="Print Markdown tables.")] = False,
+    as_csv: Annotated[bool, flag("--csv", help="Print one tidy CSV.")] = False,
+    as_markdown: MarkdownOption = False,
     judge_config: JudgeConfigOption = None,
     by: Annotated[
         str | None,
-        typer.Option("--by", help=f"Breakdowns, comma-separated: {','.join(BREAKDOWN_NAMES)} (default all)."),
+        option(
+            "--by",
+            metavar="KEYS",
+            panel=PANEL_STATISTICS,
+            when_unset="all",
+            help=f"Breakdowns, comma-separated: {','.join(BREAKDOWN_NAMES)}.",
+        ),
     ] = None,
     html: Annotated[
-        Path | None, typer.Option("--html", help="Also write a self-contained HTML report.")
+        Path | None, option("--html", metavar="FILE", help="Also write a self-contained HTML report.")
     ] = None,
     interval: Annotated[
-        bool, typer.Option("--interval", help="Cells as 'mean [low, high]', not 'mean ± half'.")
+        bool, flag("--interval", help="Cells as 'mean \\[low, high]', not 'mean ± half'.")
     ] = False,
     bootstrap_reps: Reps = 2000,
     seed: Seed = 0,
@@ -115,12 +140,23 @@ def _write_html(run_dirs: list[Path], out_path: Path, data: dict[str, Any]) -> N
 
 
 def compare(
-    run_a: Annotated[Path, typer.Argument(help="Run A.")],
-    run_b: Annotated[Path, typer.Argument(help="Run B, over the same samples.")],
+    run_a: Annotated[
+        Path, typer.Argument(metavar="RUN_A", help="Run A, e.g. the tuned model.", show_default=False)
+    ],
+    run_b: Annotated[
+        Path, typer.Argument(metavar="RUN_B", help="Run B, over the same samples.", show_default=False)
+    ],
     as_json: JsonOption = False,
     as_markdown: MarkdownOption = False,
     judge_config: Annotated[
-        list[str] | None, typer.Option("--judge-config", help="Once for both runs, or twice: for A, then B.")
+        list[str] | None,
+        option(
+            "--judge-config",
+            metavar="NAME",
+            panel=PANEL_STATISTICS,
+            when_unset="the only or latest",
+            help="Once for both runs, or twice: for A, then B.",
+        ),
     ] = None,
     bootstrap_reps: Reps = 2000,
     seed: Seed = 0,
@@ -141,14 +177,25 @@ def compare(
 
 
 def agreement(
-    run_a: Annotated[Path, typer.Argument(help="A judged run.")],
-    run_b: Annotated[Path | None, typer.Argument(help="A second run over the same responses.")] = None,
+    run_a: Annotated[Path, typer.Argument(metavar="RUN_A", help="A judged run.", show_default=False)],
+    run_b: Annotated[
+        Path | None,
+        typer.Argument(metavar="RUN_B", help="A second run over the same responses.", show_default=False),
+    ] = None,
     labels: Annotated[
-        Path | None, typer.Option("--labels", help="Human labels CSV: sample_id,dimension,label[,round].")
+        Path | None,
+        option(
+            "--labels", metavar="CSV", help="Human labels: sample_id,dimension,label and optionally round."
+        ),
     ] = None,
     judge_config: Annotated[
         list[str] | None,
-        typer.Option("--judge-config", help="Judge configs: two for one run, or one/two for two runs."),
+        option(
+            "--judge-config",
+            metavar="NAME",
+            when_unset="the only or latest",
+            help="Twice to compare two judges of one run; once or twice with RUN_B.",
+        ),
     ] = None,
     as_json: JsonOption = False,
     as_markdown: MarkdownOption = False,
@@ -163,8 +210,21 @@ def agreement(
     _emit(data, as_json, as_markdown, render_agreement_markdown, render_agreement_rich)
 
 
+REPORT_EXAMPLES = examples(
+    "crosseval report runs/gpt4o-mini runs/qwen --markdown",
+    "crosseval report runs/qwen --by country,language --html report.html",
+)
+COMPARE_EXAMPLES = examples(
+    "crosseval compare runs/qwen-tuned runs/qwen  # paired lift, bootstrap CI, McNemar",
+)
+AGREEMENT_EXAMPLES = examples(
+    "crosseval agreement runs/qwen --judge-config A --judge-config B",
+    "crosseval agreement runs/qwen --labels human.csv",
+)
+
+
 def register(app: typer.Typer) -> None:
     """Adds `report`, `compare` and `agreement` to the top-level app."""
-    app.command("report")(report)
-    app.command("compare")(compare)
-    app.command("agreement")(agreement)
+    app.command("report", epilog=REPORT_EXAMPLES, rich_help_panel=COMMAND_PANEL_RESULTS)(report)
+    app.command("compare", epilog=COMPARE_EXAMPLES, rich_help_panel=COMMAND_PANEL_RESULTS)(compare)
+    app.command("agreement", epilog=AGREEMENT_EXAMPLES, rich_help_panel=COMMAND_PANEL_RESULTS)(agreement)

@@ -10,24 +10,33 @@ from typing import Annotated
 import typer
 
 from crosseval.cli.common import fail
-from crosseval.cli.options import JudgeConfigOption
+from crosseval.cli.helptext import COMMAND_PANEL_RESULTS, examples
+from crosseval.cli.options import JudgeConfigOption, flag, option
 
 
 def view(
-    run_dirs: Annotated[list[Path], typer.Argument(help="Run directories to show side by side.")],
+    run_dirs: Annotated[
+        list[Path],
+        typer.Argument(metavar="RUN_DIR", help="Run directories to show side by side.", show_default=False),
+    ],
     port: Annotated[
-        int, typer.Option("--port", min=0, max=65535, help="Port on 127.0.0.1 (0 picks a free one).")
+        int,
+        option("--port", metavar="PORT", min=0, max=65535, help="Port on 127.0.0.1; 0 picks a free one."),
     ] = 8765,
     judge_config: JudgeConfigOption = None,
     thumbnail_px: Annotated[
-        int, typer.Option("--thumbnail-px", min=16, help="Longest side of embedded thumbnails, in pixels.")
+        int, option("--thumbnail-px", metavar="PX", min=16, help="Longest side of the embedded thumbnails.")
     ] = 256,
     poll_seconds: Annotated[
-        float, typer.Option("--poll-seconds", min=0.1, help="How often the page checks the runs for changes.")
+        float,
+        option(
+            "--poll-seconds",
+            metavar="SECONDS",
+            min=0.1,
+            help="How often the page checks the runs for changes.",
+        ),
     ] = 2.0,
-    open_browser: Annotated[
-        bool, typer.Option("--open", help="Open the page in the default browser.")
-    ] = False,
+    open_browser: Annotated[bool, flag("--open", help="Open the page in the default browser.")] = False,
 ) -> None:
     """Serve the report of RUN_DIR... at http://127.0.0.1:PORT/; the page reloads when a run changes."""
     from crosseval.engine.store import RunStore
@@ -64,6 +73,12 @@ def view(
         server.stop()
 
 
+VIEW_EXAMPLES = examples(
+    "crosseval view runs/gpt4o-mini runs/qwen  # live HTML report on 127.0.0.1",
+    "crosseval view runs/qwen --port 0 --open",
+)
+
+
 def register(app: typer.Typer) -> None:
     """Adds `view` to the top-level app."""
-    app.command("view")(view)
+    app.command("view", epilog=VIEW_EXAMPLES, rich_help_panel=COMMAND_PANEL_RESULTS)(view)
