@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
+import warnings
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image
@@ -10,7 +13,14 @@ from PIL import Image
 from crosseval.align.dataset import CARD_FILE, TRAIN_FILE, DatasetCard, DatasetWriter
 from crosseval.align.errors import AlignError
 from crosseval.align.examples import DpoExample, SftExample, assistant_message, user_message
-from crosseval.align.training import TRAINING_CARD, TrainSettings, load_config_file, make_settings, train
+from crosseval.align.training import (
+    TRAINING_CARD,
+    TrainSettings,
+    checkpointing_argument,
+    load_config_file,
+    make_settings,
+    train,
+)
 from crosseval.data.prepared_image import PreparedImage
 from crosseval.models.types import GenerationParams, GenerationRequest, Message
 from tests.helpers.tiny_vlm import build_tiny_llava, build_tiny_text_model
@@ -206,3 +216,44 @@ def test_out_of_memory_is_explained(
     with pytest.raises(AlignError, match=r"out of memory while training .*lower --batch-size .*LoRA"):
         train(_settings("sft", tiny_model, datasets_dir / "sft", tmp_path / "out", lora=False))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_checkpointing_uses_the_name_the_installed_transformers_knows() -> None:
+    from transformers import TrainingArguments
+
+    @dataclasses.dataclass
+    class OlderArguments:
+        gradient_checkpointing: bool = False
+
+    assert checkpointing_argument(TrainingArguments) == "activation_checkpointing"
+    assert checkpointing_argument(OlderArguments) == "gradient_checkpointing"
+
+
+def test_training_with_checkpointing_raises_no_deprecation_and_loads_quietly(
+    tiny_model: Path,
+    datasets_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import trl
+
+    arguments: list[Any] = []
+
+    class RecordingTrainer(trl.SFTTrainer):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            arguments.append(kwargs["args"])
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(trl, "SFTTrainer", RecordingTrainer)
+    settings = _settings(
+        "sft", tiny_model, datasets_dir / "sft", tmp_path / "out", gradient_checkpointing=True
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        card = train(settings)
+
+    assert card.steps == 2
+    assert arguments[0].activation_checkpointing is True
+    assert [str(w.message) for w in caught if issubclass(w.category, FutureWarning)] == []
+    assert "Loading weights" not in capsys.readouterr().err

@@ -58,3 +58,25 @@ def ok(text: str = "answer") -> GenerationResult:
     return GenerationResult(
         text=text, finish_reason="stop", prompt_tokens=10, completion_tokens=5, latency_s=0.01
     )
+
+
+class LoadingBackend(ScriptedBackend):
+    """A `ScriptedBackend` that, like the in-process ones, has a model to load first (counted, maybe failing)."""
+
+    def __init__(
+        self, script: Callable[[GenerationRequest, int], Outcome], load_error: Exception | None = None
+    ) -> None:
+        super().__init__(script)
+        self.load_error = load_error
+        self.loads = 0
+        self.loaded_before_first_call: bool | None = None
+
+    async def load(self) -> None:
+        self.loads += 1
+        if self.load_error is not None:
+            raise self.load_error
+
+    async def generate(self, request: GenerationRequest) -> GenerationResult:
+        if self.loaded_before_first_call is None:
+            self.loaded_before_first_call = self.loads == 1
+        return await super().generate(request)

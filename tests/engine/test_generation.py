@@ -24,8 +24,15 @@ from crosseval.engine.generation import (
 from crosseval.engine.manifest import read_manifest
 from crosseval.engine.retry import RetryPolicy
 from crosseval.engine.store import RunStore
-from crosseval.models.types import BackendError, GenerationParams, GenerationRequest, GenerationResult
-from tests.engine.fakes import ScriptedBackend, always, ok
+from crosseval.models.errors import ConfigError
+from crosseval.models.types import (
+    BackendError,
+    GenerationParams,
+    GenerationRequest,
+    GenerationResult,
+    ModelBackend,
+)
+from tests.engine.fakes import LoadingBackend, ScriptedBackend, always, ok
 from tests.engine.sample_images import write_sample_images
 
 FAST = RetryPolicy(max_attempts=2, base_delay_s=0.001, max_delay_s=0.002, attempt_timeout_s=1.0)
@@ -57,7 +64,7 @@ def _close_stores() -> Iterator[None]:
 
 
 async def generate(
-    benchmark: Benchmark, run_dir: Path, backend: ScriptedBackend, **changes: object
+    benchmark: Benchmark, run_dir: Path, backend: ModelBackend, **changes: object
 ) -> tuple[GenerationSummary, RunStore]:
     """Run generation with `backend`; returns the summary and the run's store (closed after the test)."""
     summary = await run_generation(
@@ -360,3 +367,75 @@ def test_the_prompt_is_the_image_then_the_query(benchmark: Benchmark) -> None:
     assert request.messages[0].images == (image,)
     assert request.messages[0].text == sample.prompt_text
     assert request.params.seed == 3
+
+
+# --- in-process models load only when there is something to send ---------------------------------------
+
+
+async def test_a_model_that_loads_on_first_use_loads_once_before_sending_and_not_on_a_rerun(
+    benchmark: Benchmark, tmp_path: Path
+) -> None:
+    run_dir = tmp_path / "run"
+    first = LoadingBackend(always(ok()))
+    await generate(benchmark, run_dir, first)
+    rerun = LoadingBackend(always(ok()))
+    summary, _ = await generate(benchmark, run_dir, rerun)
+    dry = LoadingBackend(always(ok()))
+    await generate(benchmark, tmp_path / "dry", dry, dry_run=True)
+
+    assert (first.loads, first.loaded_before_first_call) == (1, True)
+    assert (rerun.loads, summary.sent, summary.skipped_cached) == (0, 0, summary.requests)
+    assert dry.loads == 0 and not dry.calls
+
+
+async def test_a_model_that_cannot_load_ends_the_command_before_anything_is_stored(
+    benchmark: Benchmark, tmp_path: Path
+) -> None:
+    run_dir = tmp_path / "run"
+    backend = LoadingBackend(always(ok()), load_error=ConfigError("'m' has no vision tower"))
+
+    with pytest.raises(ConfigError, match="no vision tower"):
+        await generate(benchmark, run_dir, backend)
+
+    assert backend.calls == []
+    with RunStore.open(run_dir) as store:
+        assert store.generations() == [] and store.samples() == []
+    assert "generation" not in read_manifest(run_dir)
+
+    healthy = LoadingBackend(always(ok()))
+    summary, _ = await generate(benchmark, run_dir, healthy)
+    assert summary.run_ok == summary.requests and healthy.loads == 1
+
+
+async def test_a_rerun_of_a_finished_hf_run_loads_no_weights(
+    benchmark: Benchmark, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("transformers")
+    from transformers import AutoConfig, AutoModelForImageTextToText, AutoProcessor
+
+    from crosseval.models.hf import HFBackend
+    from tests.helpers.tiny_vlm import build_tiny_llava
+
+    model = build_tiny_llava(tmp_path / "tiny")
+    samples = Benchmark(
+        samples=benchmark.samples[:3], files=benchmark.files, images_root=benchmark.images_root
+    )
+    greedy = GenerationParams(temperature=0.0, max_tokens=3)
+    first = HFBackend(str(model), device="cpu")
+    done, _ = await generate(samples, tmp_path / "run", first, model=f"hf/{model}", rounds=1, params=greedy)
+    await first.aclose()
+    assert first.loaded and done.run_ok == 3
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a rerun of a finished run loaded the model")
+
+    for auto in (AutoConfig, AutoModelForImageTextToText, AutoProcessor):
+        monkeypatch.setattr(auto, "from_pretrained", refuse)
+    again = HFBackend(str(model), device="cpu")
+    summary, _ = await generate(
+        samples, tmp_path / "run", again, model=f"hf/{model}", rounds=1, params=greedy
+    )
+    await again.aclose()
+
+    assert (summary.sent, summary.skipped_cached, summary.run_ok) == (0, 3, 3)
+    assert not again.loaded

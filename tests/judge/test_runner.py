@@ -19,7 +19,9 @@ from crosseval.engine.store import RunStore
 from crosseval.judge.export import export_verdicts
 from crosseval.judge.rubrics import load_rubric_set
 from crosseval.judge.runner import JudgeConfig, JudgeInputError, judge_config_id, run_judging
-from crosseval.models.types import GenerationParams
+from crosseval.models.errors import ConfigError
+from crosseval.models.registry import BackendConfig, create_backend
+from crosseval.models.types import GenerationParams, GenerationRequest, GenerationResult
 from tests.helpers.openai_server import OpenAIServer, Reply
 from tests.judge.fixtures import (
     JUDGE_MODEL,
@@ -234,3 +236,56 @@ async def test_export_verdicts_one_row_per_sample_round_dimension(
     assert all(r["score"] == 1 and r["status"] == "ok" for r in rows if r["dimension"] != "education")
     assert {r["judge"] for r in rows} == {f"openai/{JUDGE_MODEL}"}
     assert {r["judge_config"] for r in rows} == {summary.judge_config}
+
+
+class LoadingJudge:
+    """The loopback judge behind a model that must load first, as an hf/ or vLLM-offline judge does."""
+
+    def __init__(self, generated: GeneratedRun, load_error: Exception | None = None) -> None:
+        config = generated.config()
+        self.inner = create_backend(BackendConfig(model=config.judge, base_url=config.base_url, role="judge"))
+        self.load_error = load_error
+        self.loads = 0
+
+    @property
+    def identity(self) -> dict[str, Any]:
+        return self.inner.identity
+
+    async def load(self) -> None:
+        self.loads += 1
+        if self.load_error is not None:
+            raise self.load_error
+
+    async def generate(self, request: GenerationRequest) -> GenerationResult:
+        return await self.inner.generate(request)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+async def test_an_in_process_judge_loads_only_when_something_is_to_be_judged(generated: GeneratedRun) -> None:
+    first, again = LoadingJudge(generated), LoadingJudge(generated)
+    try:
+        judged = await run_judging(generated.run_dir, generated.config(), images_root=None, backend=first)
+        before = generated.server.count
+        rerun = await run_judging(generated.run_dir, generated.config(), images_root=None, backend=again)
+    finally:
+        await first.aclose()
+        await again.aclose()
+
+    assert (first.loads, judged.stored) == (1, {"ok": 12})
+    assert (again.loads, rerun.sent, generated.server.count) == (0, 0, before)
+
+
+async def test_a_judge_that_cannot_load_stores_nothing(generated: GeneratedRun) -> None:
+    judge = LoadingJudge(generated, load_error=ConfigError("the processor of 'judge' has no chat template"))
+    try:
+        with pytest.raises(ConfigError, match="no chat template"):
+            await run_judging(generated.run_dir, generated.config(), images_root=None, backend=judge)
+    finally:
+        await judge.aclose()
+
+    assert generated.judge_requests() == []
+    with RunStore.open(generated.run_dir) as store:
+        assert store.verdicts() == []
+    assert "judges" not in read_manifest(generated.run_dir)

@@ -4,20 +4,35 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import subprocess
+import sys
+import textwrap
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from crosseval.data.prepared_image import PreparedImage
 from crosseval.models.errors import ConfigError
 from crosseval.models.registry import BackendConfig, create_backend
-from crosseval.models.types import BackendError, GenerationParams, GenerationRequest, Message
+from crosseval.models.types import (
+    BackendError,
+    GenerationParams,
+    GenerationRequest,
+    GenerationResult,
+    LoadsOnFirstUse,
+    Message,
+)
 from tests.models.conftest import make_image
 
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from crosseval.models.hf import HFBackend, directory_sha256, generation_kwargs
+from crosseval.models.hf import HFBackend, generation_kwargs
+from crosseval.models.in_process import directory_sha256
+from crosseval.models.quiet_loading import quiet_transformers
 from tests.helpers.tiny_vlm import build_tiny_llava, build_tiny_text_model
 
 
@@ -36,7 +51,8 @@ def tiny_adapter(tiny_llava: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     model = AutoModelForImageTextToText.from_pretrained(tiny_llava)
     config = LoraConfig(r=4, lora_alpha=16, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
     adapter = tmp_path_factory.mktemp("adapter") / "cultural-lora"
-    get_peft_model(model, config).save_pretrained(str(adapter))
+    with quiet_transformers():  # peft's FutureWarning about a renamed transformers attribute
+        get_peft_model(model, config).save_pretrained(str(adapter))
     return adapter
 
 
@@ -143,32 +159,26 @@ async def test_an_adapter_loads_changes_identity_and_output(tiny_llava: Path, ti
     assert tuned_text != base_text
 
 
-def test_adapter_hash_changes_with_its_content(tiny_adapter: Path, tmp_path: Path) -> None:
-    copy = shutil.copytree(tiny_adapter, tmp_path / "copy")
-    assert directory_sha256(copy) == directory_sha256(tiny_adapter)
-
-    (copy / "adapter_config.json").write_text((copy / "adapter_config.json").read_text() + " ")
-    assert directory_sha256(copy) != directory_sha256(tiny_adapter)
-
-
-def test_a_folder_that_is_not_an_adapter_is_refused(tiny_llava: Path, tmp_path: Path) -> None:
+def test_a_folder_that_is_not_an_adapter_is_refused_when_built(tiny_llava: Path, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"adapter_config\.json"):
         HFBackend(str(tiny_llava), adapter=tmp_path)
 
 
-def test_missing_chat_template_is_a_config_error(tiny_llava: Path, tmp_path: Path) -> None:
+async def test_missing_chat_template_is_a_config_error_at_load(tiny_llava: Path, tmp_path: Path) -> None:
     copy = shutil.copytree(tiny_llava, tmp_path / "no-template")
     (copy / "chat_template.jinja").unlink()
+    backend = HFBackend(str(copy))
 
     with pytest.raises(ConfigError, match="no chat template"):
-        HFBackend(str(copy))
+        await backend.load()
 
 
-def test_a_text_only_model_is_a_config_error(tmp_path: Path) -> None:
+async def test_a_text_only_model_is_a_config_error_at_load(tmp_path: Path) -> None:
     text_only = build_tiny_text_model(tmp_path / "text-only", build_tiny_llava(tmp_path / "vlm"))
+    backend = HFBackend(str(text_only))
 
     with pytest.raises(ConfigError, match="vision-language model"):
-        HFBackend(str(text_only))
+        await backend.load()
 
 
 def test_a_missing_model_is_a_config_error(tmp_path: Path) -> None:
@@ -189,7 +199,147 @@ def test_unknown_dtype_is_a_config_error(tiny_llava: Path) -> None:
         HFBackend(str(tiny_llava), dtype="float8")
 
 
-def test_identity_names_the_model_and_dtype(tiny_llava: Path) -> None:
-    backend = HFBackend(str(tiny_llava), device="cpu")
+def test_identity_names_the_model_and_requested_dtype_on_any_device(tiny_llava: Path) -> None:
+    on_cpu = HFBackend(str(tiny_llava), device="cpu")
+    on_gpu = HFBackend(str(tiny_llava), device="cuda:3")  # never loads, so no GPU is needed
 
-    assert backend.identity == {"provider": "hf", "model": str(tiny_llava), "dtype": "float32"}
+    assert on_cpu.identity == {"provider": "hf", "model": str(tiny_llava), "dtype": "auto"}
+    assert on_gpu.identity == on_cpu.identity
+    assert HFBackend(str(tiny_llava), dtype="bfloat16").identity["dtype"] == "bfloat16"
+
+
+# --- loading on first use -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def weight_loads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every weights load of the hf backend, by model; each takes 0.2 s longer, widening any race."""
+    from transformers import AutoModelForImageTextToText
+
+    real = AutoModelForImageTextToText.from_pretrained.__func__  # type: ignore[attr-defined]
+    loads: list[str] = []
+
+    def counting(cls: Any, model: Any, *args: Any, **kwargs: Any) -> Any:
+        loads.append(str(model))
+        time.sleep(0.2)
+        return real(cls, model, *args, **kwargs)
+
+    monkeypatch.setattr(AutoModelForImageTextToText, "from_pretrained", classmethod(counting))
+    return loads
+
+
+def test_building_and_identity_load_nothing(
+    tiny_llava: Path, tiny_adapter: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from transformers import AutoConfig, AutoModelForImageTextToText, AutoProcessor
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("loaded while building the backend")
+
+    for auto in (AutoConfig, AutoModelForImageTextToText, AutoProcessor):
+        monkeypatch.setattr(auto, "from_pretrained", refuse)
+    backend = create_backend(BackendConfig(model=f"hf/{tiny_llava}", adapter=tiny_adapter, device="cpu"))
+
+    assert isinstance(backend, HFBackend) and isinstance(backend, LoadsOnFirstUse)
+    assert backend.identity == {
+        "provider": "hf",
+        "model": str(tiny_llava),
+        "dtype": "auto",
+        "adapter": "cultural-lora",
+        "adapter_sha256": directory_sha256(tiny_adapter),
+    }
+    assert not backend.loaded
+
+
+def test_building_and_identity_import_neither_torch_nor_transformers(tiny_llava: Path) -> None:
+    script = textwrap.dedent(
+        f"""
+        import sys
+        from crosseval.models.registry import BackendConfig, create_backend
+        backend = create_backend(BackendConfig(model="hf/{tiny_llava}", dtype="float16"))
+        assert backend.identity["dtype"] == "float16"
+        print(sorted(name for name in ("torch", "transformers", "peft") if name in sys.modules))
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+
+    assert done.stdout.strip() == "[]"
+
+
+async def test_the_first_generate_loads_once_for_concurrent_callers(
+    tiny_llava: Path, weight_loads: list[str]
+) -> None:
+    backend = HFBackend(str(tiny_llava), batch_size=2)
+    assert weight_loads == [] and not backend.loaded
+
+    together = await asyncio.gather(*(backend.generate(request) for request in requests(GREEDY)))
+    again = await backend.generate(requests(GREEDY)[0])
+    await backend.aclose()
+
+    assert weight_loads == [str(tiny_llava)]
+    assert backend.loaded and all(result.text for result in together)
+    assert again.text == together[0].text
+
+
+def test_threads_share_the_first_load(tiny_llava: Path, weight_loads: list[str]) -> None:
+    backend = HFBackend(str(tiny_llava))
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        outcomes = list(pool.map(lambda request: backend.generate_batch([request])[0], requests(GREEDY)))
+
+    assert weight_loads == [str(tiny_llava)]
+    assert all(isinstance(outcome, GenerationResult) for outcome in outcomes)
+
+
+async def test_a_failed_load_is_one_config_error_for_every_caller(
+    tiny_llava: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from transformers import AutoProcessor
+
+    copy = shutil.copytree(tiny_llava, tmp_path / "no-template")
+    (copy / "chat_template.jinja").unlink()
+    real = AutoProcessor.from_pretrained.__func__  # type: ignore[attr-defined]
+    processor_loads: list[str] = []
+
+    def counting(cls: Any, model: Any, *args: Any, **kwargs: Any) -> Any:
+        processor_loads.append(str(model))
+        return real(cls, model, *args, **kwargs)
+
+    monkeypatch.setattr(AutoProcessor, "from_pretrained", classmethod(counting))
+    backend = HFBackend(str(copy))
+
+    outcomes = await asyncio.gather(
+        *(backend.generate(request) for request in requests(GREEDY)), return_exceptions=True
+    )
+    with pytest.raises(ConfigError, match="no chat template"):
+        backend.generate_batch(requests(GREEDY))  # not one BackendError per request
+    await backend.aclose()
+
+    assert all(isinstance(outcome, ConfigError) for outcome in outcomes)
+    assert {str(outcome) for outcome in outcomes} == {str(outcomes[0])}
+    assert "no chat template" in str(outcomes[0])
+    assert processor_loads == [str(copy)]
+
+
+async def test_an_unexpected_load_failure_is_a_config_error_that_names_it(
+    tiny_llava: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from transformers import AutoModelForImageTextToText
+
+    def exhausted(cls: Any, *args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("CUDA out of memory. Tried to allocate 20.00 GiB")
+
+    monkeypatch.setattr(AutoModelForImageTextToText, "from_pretrained", classmethod(exhausted))
+    backend = HFBackend(str(tiny_llava))
+
+    with pytest.raises(ConfigError, match=r"cannot load the model '.*': RuntimeError: CUDA out of memory"):
+        await backend.load()
+
+
+async def test_loading_prints_no_weight_progress_bar(
+    tiny_llava: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    backend = HFBackend(str(tiny_llava))
+    await backend.load()
+    await backend.aclose()
+
+    assert "Loading weights" not in capsys.readouterr().err

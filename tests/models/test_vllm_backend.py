@@ -173,12 +173,18 @@ async def test_offline_backend_batches_concurrent_requests(recording_vllm: list[
     }
 
 
+@pytest.fixture
+def adapter(tmp_path: Path) -> Path:
+    """A folder that passes for a PEFT adapter (the stand-in engine never reads it)."""
+    folder = tmp_path / "cultural-lora"
+    folder.mkdir()
+    (folder / "adapter_config.json").write_text('{"r": 8}')
+    return folder
+
+
 async def test_offline_backend_sends_the_adapter_as_a_lora_request(
-    recording_vllm: list[RecordingLLM], tmp_path: Path
+    recording_vllm: list[RecordingLLM], adapter: Path
 ) -> None:
-    adapter = tmp_path / "cultural-lora"
-    adapter.mkdir()
-    (adapter / "adapter_config.json").write_text('{"r": 8}')
     backend = VLLMOfflineBackend("m", adapter=adapter, engine_args={"max_lora_rank": 64})
     await backend.generate(GenerationRequest((Message("user", "hi"),)))
     await backend.aclose()
@@ -195,6 +201,7 @@ async def test_offline_backend_stores_an_engine_failure_as_an_error(
     recording_vllm: list[RecordingLLM],
 ) -> None:
     backend = VLLMOfflineBackend("m")
+    await backend.load()
 
     def explode(conversations: list[Any], **kwargs: Any) -> list[Any]:
         raise RuntimeError("CUDA out of memory")
@@ -206,3 +213,47 @@ async def test_offline_backend_stores_an_engine_failure_as_an_error(
 
     assert caught.value.kind == "backend"
     assert "CUDA out of memory" in caught.value.message
+
+
+async def test_building_and_identity_start_no_engine(
+    recording_vllm: list[RecordingLLM], adapter: Path
+) -> None:
+    backend = VLLMOfflineBackend("m", adapter=adapter, dtype="float16")
+
+    assert backend.identity["dtype"] == "float16" and len(backend.identity["adapter_sha256"]) == 64
+    assert recording_vllm == [] and not backend.loaded
+    await backend.load()
+    await backend.load()
+    assert len(recording_vllm) == 1 and backend.loaded
+
+
+async def test_an_engine_that_cannot_start_is_one_config_error_for_every_caller(
+    recording_vllm: list[RecordingLLM], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    starts: list[dict[str, Any]] = []
+
+    def out_of_memory(**kwargs: Any) -> Any:
+        starts.append(kwargs)
+        raise ValueError("No available memory for the cache blocks")
+
+    monkeypatch.setattr(sys.modules["vllm"], "LLM", out_of_memory)
+    backend = VLLMOfflineBackend("Qwen/Qwen2.5-VL-72B-Instruct", batch_size=2)
+    prompts = [GenerationRequest((Message("user", f"q{i}"),)) for i in range(5)]
+
+    outcomes = await asyncio.gather(*(backend.generate(p) for p in prompts), return_exceptions=True)
+    with pytest.raises(ConfigError, match="No available memory"):
+        await backend.load()
+    await backend.aclose()
+
+    assert len(starts) == 1
+    assert all(isinstance(outcome, ConfigError) for outcome in outcomes)
+    assert str(outcomes[0]) == (
+        "cannot start the vLLM engine for 'Qwen/Qwen2.5-VL-72B-Instruct': "
+        "ValueError: No available memory for the cache blocks"
+    )
+
+
+@pytest.mark.skipif(VLLM_INSTALLED, reason="vllm is installed here")
+def test_building_without_vllm_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match=r"crosseval\[vllm\]"):
+        VLLMOfflineBackend("m")

@@ -12,6 +12,7 @@ works without them (`pip install 'crosseval[train]'`).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import importlib.metadata
 import os
@@ -27,6 +28,7 @@ from crosseval import __version__
 from crosseval.align.dataset import CARD_FILE, read_examples
 from crosseval.align.errors import AlignError
 from crosseval.align.exports import load_trl_dataset
+from crosseval.models.quiet_loading import quiet_transformers
 
 TrainMethod = Literal["sft", "dpo"]
 TRAINING_CARD = "training_card.json"
@@ -148,9 +150,10 @@ def _load_base(settings: TrainSettings) -> tuple[Any, Any]:
         )
     processor.chat_template = template
     try:
-        model = AutoModelForImageTextToText.from_pretrained(
-            name, trust_remote_code=settings.trust_remote_code
-        )
+        with quiet_transformers():
+            model = AutoModelForImageTextToText.from_pretrained(
+                name, trust_remote_code=settings.trust_remote_code
+            )
     except ValueError as exc:
         raise AlignError(f"{name!r} is not an image-text-to-text model (no vision tower?): {exc}") from exc
     except OSError as exc:
@@ -158,6 +161,16 @@ def _load_base(settings: TrainSettings) -> tuple[Any, Any]:
     if getattr(model.config, "vision_config", None) is None:
         raise AlignError(f"{name!r} has no vision tower (its config has no vision_config)")
     return model, processor
+
+
+def checkpointing_argument(arguments_class: type[Any]) -> str:
+    """The field of `arguments_class` (TrainingArguments) that turns activation checkpointing on.
+
+    transformers renamed `gradient_checkpointing` to `activation_checkpointing` and warns (FutureWarning)
+    on the old name; older releases know only the old one.
+    """
+    names = {f.name for f in dataclasses.fields(arguments_class)}
+    return "activation_checkpointing" if "activation_checkpointing" in names else "gradient_checkpointing"
 
 
 def _assistant_only_supported(processor: Any) -> bool:
@@ -220,6 +233,7 @@ def train(settings: TrainSettings, *, now: str | None = None) -> TrainingCard:
 
     import torch
     from peft import LoraConfig
+    from transformers import TrainingArguments
 
     use_cpu = settings.device == "cpu" or (settings.device == "auto" and not torch.cuda.is_available())
     if settings.device == "cuda" and not torch.cuda.is_available():
@@ -246,45 +260,46 @@ def train(settings: TrainSettings, *, now: str | None = None) -> TrainingCard:
         "seed": settings.seed,
         "bf16": bf16,
         "use_cpu": use_cpu,
-        "gradient_checkpointing": settings.gradient_checkpointing,
         "logging_steps": 1,
         "save_strategy": "no",
         "report_to": [],
     }
+    common[checkpointing_argument(TrainingArguments)] = settings.gradient_checkpointing
     tmp = settings.output_dir.parent / f".{settings.output_dir.name}.partial-{uuid.uuid4().hex[:8]}"
     tmp.parent.mkdir(parents=True, exist_ok=True)
     assistant_only: bool | None = None
     try:
-        if settings.method == "sft":
-            from trl import SFTConfig, SFTTrainer
+        with quiet_transformers():
+            if settings.method == "sft":
+                from trl import SFTConfig, SFTTrainer
 
-            assistant_only = _assistant_only_supported(processor)
-            sft_args = SFTConfig(output_dir=str(tmp), assistant_only_loss=assistant_only, **common)
-            trainer: Any = SFTTrainer(
-                model=model,
-                args=sft_args,
-                train_dataset=dataset,
-                processing_class=processor,
-                peft_config=peft_config,
-            )
-        else:
-            from trl import DPOConfig, DPOTrainer
+                assistant_only = _assistant_only_supported(processor)
+                sft_args = SFTConfig(output_dir=str(tmp), assistant_only_loss=assistant_only, **common)
+                trainer: Any = SFTTrainer(
+                    model=model,
+                    args=sft_args,
+                    train_dataset=dataset,
+                    processing_class=processor,
+                    peft_config=peft_config,
+                )
+            else:
+                from trl import DPOConfig, DPOTrainer
 
-            dpo_args = DPOConfig(output_dir=str(tmp), beta=settings.beta, **common)
-            trainer = DPOTrainer(
-                model=model,
-                args=dpo_args,
-                train_dataset=dataset,
-                processing_class=processor,
-                peft_config=peft_config,
-            )
-        _check_prepared(trainer, len(dataset), settings)
-        try:
-            output = trainer.train()
-        except Exception as exc:
-            if _is_out_of_memory(exc):
-                raise AlignError(_oom_message(settings, exc)) from exc
-            raise
+                dpo_args = DPOConfig(output_dir=str(tmp), beta=settings.beta, **common)
+                trainer = DPOTrainer(
+                    model=model,
+                    args=dpo_args,
+                    train_dataset=dataset,
+                    processing_class=processor,
+                    peft_config=peft_config,
+                )
+            _check_prepared(trainer, len(dataset), settings)
+            try:
+                output = trainer.train()
+            except Exception as exc:
+                if _is_out_of_memory(exc):
+                    raise AlignError(_oom_message(settings, exc)) from exc
+                raise
         trainer.save_model(str(tmp))
         processor.save_pretrained(str(tmp))
         (tmp / "training_args.bin").unlink(missing_ok=True)

@@ -6,6 +6,10 @@ image's sha256), image preprocessing and round. Keys already stored `ok` are ski
 stored errors unless `retry_errors`; everything else is sent through the scheduler and stored the
 moment it arrives. A failed request is stored as an error with its kind and message, never as text.
 
+An in-process model (hf, vLLM offline) loads only when something is to be sent, once, before anything
+is stored: a rerun of a finished run or a dry run never loads it, and a model that cannot load ends
+the command with its message (`ConfigError`) instead of being stored as an error on every request.
+
 Images are prepared once per distinct source (file + preprocessing). The store remembers which sha256
 a source prepared to, so a rerun computes every key without decoding an unchanged image again and
 only loads the images of requests it actually has to send.
@@ -15,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import sys
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -22,6 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
+
+from rich.console import Console
 
 from crosseval.data.images import ImageError, ImageOptions, ImageResolver, thumbnail_jpeg
 from crosseval.data.loaders import DataFileInfo
@@ -33,7 +40,15 @@ from crosseval.engine.retry import RequestFailed, RetryPolicy
 from crosseval.engine.scheduler import Job, JobContext, JobTally, run_jobs
 from crosseval.engine.store import GenerationRecord, GenerationStatus, RunStore, StoredImage, utc_now
 from crosseval.models.registry import BackendConfig, open_backend
-from crosseval.models.types import BackendError, GenerationParams, GenerationRequest, Message, ModelBackend
+from crosseval.models.types import (
+    BackendError,
+    GenerationParams,
+    GenerationRequest,
+    LoadsOnFirstUse,
+    Message,
+    ModelBackend,
+    load_backend,
+)
 
 IMAGE_ERROR_KIND = "image"
 """The error kind stored when a sample's image cannot be loaded (nothing is sent for it)."""
@@ -335,6 +350,7 @@ async def run_generation(
     `dataset_files` describe where `samples` came from (recorded in the manifest, checked on resume).
     `backend` overrides the one `config.model` names (tests, or a caller that shares one); the caller
     then owns it, else it is created here (failing with `ConfigError` before any request) and closed.
+    An in-process model that cannot load raises `ConfigError` too, before this command stores anything.
     Raises `GenerationConfigError` for bad settings or a run directory made with other settings.
     """
     if config.rounds < 1:
@@ -379,6 +395,8 @@ async def _generate(
             return summary
 
         assert store is not None
+        if pending:  # the run directory then holds at most prepared images if the model cannot load
+            await load_model(backend, config.model, show_progress=config.show_progress)
         store.put_samples(samples, image_sha256=_sample_image_sha(samples, book))
         update_manifest(run_dir, "package", package_info())
         if dataset:
@@ -399,6 +417,21 @@ async def _generate(
     finally:
         if store is not None:
             store.close()
+
+
+async def load_model(backend: ModelBackend, label: str, *, show_progress: bool) -> None:
+    """Loads an in-process model (hf, vLLM offline) now, with a spinner naming `label` on stderr.
+
+    Commands call it once they know there is something to send, before storing anything and outside
+    any request's timeout: a model that cannot load raises `ConfigError` and ends the command with its
+    message, rather than failing every request one by one as if each answer had gone wrong. Backends
+    that load nothing (HTTP APIs) return at once.
+    """
+    if not isinstance(backend, LoadsOnFirstUse) or not show_progress:
+        await load_backend(backend)
+        return
+    with Console(file=sys.stderr).status(f"loading {label} ..."):
+        await backend.load()
 
 
 def _needs_sending(status: str | None, retry_errors: bool) -> bool:

@@ -22,7 +22,7 @@ from typing import Any
 from crosseval.data.images import ImageOptions, ImageResolver
 from crosseval.data.prepared_image import PreparedImage
 from crosseval.data.records import Sample
-from crosseval.engine.generation import public_url
+from crosseval.engine.generation import load_model, public_url
 from crosseval.engine.keys import canonical_json
 from crosseval.engine.manifest import read_manifest, update_manifest
 from crosseval.engine.retry import RetryPolicy
@@ -157,7 +157,8 @@ async def run_judging(
 
     `backend` overrides the judge `config.judge` names (the caller then owns it). Raises
     `JudgeInputError` before any request for a run that cannot be judged, `RubricError` for a bad
-    rubric set and `ConfigError` for an unusable judge (unknown provider, missing key).
+    rubric set and `ConfigError` for an unusable judge (unknown provider, missing key, an in-process
+    judge that cannot load: loaded only when something is to be judged, before anything is stored).
     """
     run_dir = Path(run_dir)
     started = time.monotonic()
@@ -219,11 +220,15 @@ async def run_judging(
                 if pending:
                     work.append(_Work(generation, samples[generation.sample_id], pending, keys))
 
+            images: dict[str, PreparedImage] = {}
+            if work:
+                images = _load_images(run_dir, store, [w.sample for w in work], images_root, summary)
+                # Before the manifest says `running`: a judge that cannot load stores nothing.
+                await load_model(judge, f"the judge {config.judge}", show_progress=config.show_progress)
             manifest_entry = _manifest_entry(run_dir, config, config_id, rubric, identity)
             _write_manifest_entry(run_dir, config_id, {**manifest_entry, "status": "running"})
             try:
                 if work:
-                    images = _load_images(run_dir, store, [w.sample for w in work], images_root, summary)
                     await _judge_work(
                         work, images, _JudgeRun(store, judge, config, config_id, settings, summary)
                     )

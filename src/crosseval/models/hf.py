@@ -1,40 +1,30 @@
 """The in-process transformers backend (`hf/<model-id-or-path>`): any image-text-to-text model.
 
-The model is loaded once with `AutoModelForImageTextToText` + `AutoProcessor`; prompts are built with the
-model's own chat template. Concurrent `generate` calls are gathered by a `MicroBatcher` and run as one
-left-padded batch in a worker thread. torch and transformers are imported only when a backend is built,
-so the core package imports without them (`pip install crosseval[local]`).
+The model is loaded once, on first use, with `AutoModelForImageTextToText` + `AutoProcessor`; prompts are
+built with the model's own chat template. Concurrent `generate` calls are gathered by a `MicroBatcher` and
+run as one left-padded batch in a worker thread. torch and transformers are imported only when the model
+loads, so the core package imports without them (`pip install crosseval[local]`), and a command with
+nothing to send (a rerun of a finished run, a dry run) never imports them.
 """
 
 from __future__ import annotations
 
-import hashlib
+import functools
 import io
 import time
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from crosseval.models.errors import ConfigError
-from crosseval.models.micro_batcher import MicroBatcher
+from crosseval.models.in_process import InProcessBackend, checked_adapter_sha256, module_available
+from crosseval.models.quiet_loading import quiet_transformers
 from crosseval.models.types import BackendError, GenerationParams, GenerationRequest, GenerationResult
 
 DEFAULT_MAX_NEW_TOKENS = 512
 _DTYPES = ("auto", "float32", "float16", "bfloat16")
-
-
-def directory_sha256(directory: Path) -> str:
-    """sha256 over every file below `directory` (relative path and bytes), in sorted order."""
-    digest = hashlib.sha256()
-    for path in sorted(p for p in directory.rglob("*") if p.is_file()):
-        digest.update(path.relative_to(directory).as_posix().encode())
-        digest.update(b"\0")
-        with path.open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-        digest.update(b"\0")
-    return digest.hexdigest()
 
 
 def to_chat_conversation(request: GenerationRequest) -> tuple[list[dict[str, Any]], list[bytes]]:
@@ -82,16 +72,26 @@ def _resolve_device(device: str | None) -> str:
     return "cpu"
 
 
-def _check_is_vision_language_model(model_id: str, trust_remote_code: bool) -> None:
-    """A `ConfigError` unless the model's config describes an image-text-to-text model."""
-    from transformers import AutoConfig
-    from transformers.models.auto.modeling_auto import MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
+def _load_dtype(dtype: str, device: str) -> str:
+    """`auto` is float32 on CPU (half precision is slow there) and the checkpoint's own dtype elsewhere."""
+    return "float32" if dtype == "auto" and device == "cpu" else dtype
 
+
+def _check_model_folder(model_id: str) -> None:
+    """A `ConfigError` for a model spelled as a path that is not a folder (cheap: no import, no load)."""
     if model_id.startswith(("/", "./", "../", "~")) and not Path(model_id).expanduser().is_dir():
         # Spelled as a path: the hub's complaint about repo-id characters would only confuse.
         raise ConfigError(
             f"cannot load the model {model_id!r}: no such folder (hf/ takes a hub model id or a local folder)"
         )
+
+
+def _check_is_vision_language_model(model_id: str, trust_remote_code: bool) -> None:
+    """A `ConfigError` unless the model's config describes an image-text-to-text model."""
+    from transformers import AutoConfig
+    from transformers.models.auto.modeling_auto import MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
+
+    _check_model_folder(model_id)
     try:
         config = AutoConfig.from_pretrained(model_id, trust_remote_code=trust_remote_code)
     except (OSError, ValueError) as error:
@@ -107,8 +107,51 @@ def _check_is_vision_language_model(model_id: str, trust_remote_code: bool) -> N
         )
 
 
-class HFBackend:
-    """A local vision-language model run with transformers, optionally with a PEFT adapter on top."""
+def _load_processor(model_id: str, trust_remote_code: bool) -> Any:
+    """The model's processor, set for batched generation; a `ConfigError` unless it is multimodal with a chat template."""
+    from transformers import AutoProcessor
+
+    try:
+        processor = AutoProcessor.from_pretrained(model_id, trust_remote_code=trust_remote_code)
+    except (OSError, ValueError) as error:
+        raise ConfigError(f"cannot load the processor of {model_id!r}: {error}") from None
+    tokenizer = getattr(processor, "tokenizer", None)
+    if tokenizer is None or not hasattr(processor, "image_processor"):
+        raise ConfigError(
+            f"{model_id!r} has no multimodal processor (tokenizer + image processor): "
+            "the hf/ backend needs a vision-language model"
+        )
+    if not getattr(processor, "chat_template", None):
+        if getattr(tokenizer, "chat_template", None):
+            processor.chat_template = tokenizer.chat_template
+        else:
+            raise ConfigError(
+                f"the processor of {model_id!r} has no chat template: use an instruction-tuned model, "
+                "or add `chat_template` to its processor_config.json / chat_template.jinja"
+            )
+    tokenizer.padding_side = "left"
+    return processor
+
+
+@dataclass(frozen=True)
+class _LoadedModel:
+    """What the first use of a backend loads: the model on its device, its processor, its end tokens."""
+
+    model: Any
+    processor: Any
+    device: str
+    eos_ids: frozenset[int]
+
+
+class HFBackend(InProcessBackend[_LoadedModel]):
+    """A local vision-language model run with transformers, optionally with a PEFT adapter on top.
+
+    Building the backend checks only what is cheap (options, that the libraries are installed, that a
+    model spelled as a path and the adapter exist) and hashes the adapter, so `identity` is known at
+    once. The processor, the weights and the adapter load on first use (`load`, or the first
+    `generate`), once, even with concurrent callers. A load that fails raises `ConfigError` to every
+    caller, with the message a constructor that loaded eagerly would have given.
+    """
 
     def __init__(
         self,
@@ -122,72 +165,73 @@ class HFBackend:
         trust_remote_code: bool = False,
         max_wait_s: float = 0.005,
     ) -> None:
+        missing = [name for name in ("torch", "transformers") if not module_available(name)]
+        if missing:
+            raise ConfigError(
+                f"the hf/ backend needs torch and transformers (missing: {', '.join(missing)}): "
+                "pip install 'crosseval[local]'"
+            )
+        if dtype is not None and dtype not in _DTYPES:
+            raise ConfigError(f"unknown dtype {dtype!r}: use one of {', '.join(_DTYPES)}")
+        _check_model_folder(model_id)
+        self.model_id = model_id
+        self.dtype = dtype or "auto"
+        """The requested weights dtype (`auto`: float32 on CPU, the checkpoint's own dtype elsewhere)."""
+        self.default_max_tokens = default_max_tokens
+        self.trust_remote_code = trust_remote_code
+        self._requested_device = device
+        self.adapter = adapter
+        self.adapter_sha256: str | None = None
+        if adapter is not None:
+            self.adapter_sha256 = checked_adapter_sha256(adapter)
+            if not module_available("peft"):
+                raise ConfigError("--adapter needs peft: pip install 'crosseval[local]'")
+        self._load_failure = f"cannot load the model {model_id!r}"
+        super().__init__(batch_size=batch_size, max_wait_s=max_wait_s)
+
+    @functools.cached_property
+    def device(self) -> str:
+        """The device the model runs on: the requested one, or the best available (imports torch, loads nothing)."""
+        return _resolve_device(self._requested_device)
+
+    def _load(self) -> _LoadedModel:
+        with quiet_transformers():
+            return self._load_model()
+
+    def _load_model(self) -> _LoadedModel:
         try:
-            import torch
-            from transformers import AutoModelForImageTextToText, AutoProcessor
+            from transformers import AutoModelForImageTextToText
         except ImportError as error:
             raise ConfigError(
                 f"the hf/ backend needs torch and transformers ({error}): pip install 'crosseval[local]'"
             ) from None
-        if dtype is not None and dtype not in _DTYPES:
-            raise ConfigError(f"unknown dtype {dtype!r}: use one of {', '.join(_DTYPES)}")
-        self.model_id = model_id
-        self.device = _resolve_device(device)
-        self.dtype = dtype or ("float32" if self.device == "cpu" else "auto")
-        self.default_max_tokens = default_max_tokens
-        _check_is_vision_language_model(model_id, trust_remote_code)
-        try:
-            processor = AutoProcessor.from_pretrained(model_id, trust_remote_code=trust_remote_code)
-        except (OSError, ValueError) as error:
-            raise ConfigError(f"cannot load the processor of {model_id!r}: {error}") from None
-        tokenizer = getattr(processor, "tokenizer", None)
-        if tokenizer is None or not hasattr(processor, "image_processor"):
-            raise ConfigError(
-                f"{model_id!r} has no multimodal processor (tokenizer + image processor): "
-                "the hf/ backend needs a vision-language model"
-            )
-        if not getattr(processor, "chat_template", None):
-            if getattr(tokenizer, "chat_template", None):
-                processor.chat_template = tokenizer.chat_template
-            else:
-                raise ConfigError(
-                    f"the processor of {model_id!r} has no chat template: use an instruction-tuned model, "
-                    "or add `chat_template` to its processor_config.json / chat_template.jinja"
-                )
-        tokenizer.padding_side = "left"
+        _check_is_vision_language_model(self.model_id, self.trust_remote_code)
+        processor = _load_processor(self.model_id, self.trust_remote_code)
+        device = self.device
         try:
             model: Any = AutoModelForImageTextToText.from_pretrained(
-                model_id, dtype=self.dtype, trust_remote_code=trust_remote_code
+                self.model_id, dtype=_load_dtype(self.dtype, device), trust_remote_code=self.trust_remote_code
             )
         except ValueError as error:
             raise ConfigError(
-                f"{model_id!r} is not an image-text-to-text model (no vision tower?): {error}"
+                f"{self.model_id!r} is not an image-text-to-text model (no vision tower?): {error}"
             ) from None
         except OSError as error:
-            raise ConfigError(f"cannot load the model {model_id!r}: {error}") from None
-        self.adapter = adapter
-        self.adapter_sha256: str | None = None
-        if adapter is not None:
-            model = self._with_adapter(model, adapter)
-        self._model = model.to(self.device).eval()
-        self._processor = processor
-        self._torch = torch
+            raise ConfigError(f"cannot load the model {self.model_id!r}: {error}") from None
+        if self.adapter is not None:
+            model = self._with_adapter(model, self.adapter)
+        model = model.to(device).eval()
         eos = model.generation_config.eos_token_id
-        self._eos_ids: frozenset[int] = frozenset(
+        eos_ids = frozenset(
             [] if eos is None else [eos] if isinstance(eos, int) else [int(token) for token in eos]
         )
-        self._batcher: MicroBatcher[GenerationRequest, GenerationResult] = MicroBatcher(
-            self._run_batch, max_batch=batch_size, max_wait_s=max_wait_s
-        )
+        return _LoadedModel(model=model, processor=processor, device=device, eos_ids=eos_ids)
 
     def _with_adapter(self, model: Any, adapter: Path) -> Any:
-        if not (adapter / "adapter_config.json").is_file():
-            raise ConfigError(f"{adapter} is not a PEFT adapter folder (no adapter_config.json)")
         try:
             from peft import PeftModel
         except ImportError:
             raise ConfigError("--adapter needs peft: pip install 'crosseval[local]'") from None
-        self.adapter_sha256 = directory_sha256(adapter)
         try:
             return PeftModel.from_pretrained(model, str(adapter))
         except (OSError, ValueError, RuntimeError) as error:
@@ -195,25 +239,23 @@ class HFBackend:
 
     @property
     def identity(self) -> dict[str, Any]:
+        """Model, requested dtype and adapter hash: known without loading, the same on every device."""
         identity: dict[str, Any] = {"provider": "hf", "model": self.model_id, "dtype": self.dtype}
         if self.adapter is not None:
             identity["adapter"] = self.adapter.name
             identity["adapter_sha256"] = self.adapter_sha256
         return identity
 
-    @property
-    def batch_sizes(self) -> list[int]:
-        """Size of every batch run so far."""
-        return self._batcher.batch_sizes
-
-    async def generate(self, request: GenerationRequest) -> GenerationResult:
-        return await self._batcher.submit(request)
-
-    async def aclose(self) -> None:
-        await self._batcher.aclose()
-
     def generate_batch(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult | BackendError]:
-        """Runs `requests` synchronously, batching those that share generation parameters."""
+        """Runs `requests` synchronously, batching those that share generation parameters.
+
+        Loads the model first if needed; a load failure raises `ConfigError` (it is not any request's error).
+        """
+        return self._run_batch(self._loader.get(), requests)
+
+    def _run_batch(
+        self, loaded: _LoadedModel, requests: Sequence[GenerationRequest]
+    ) -> list[GenerationResult | BackendError]:
         outcomes: list[GenerationResult | BackendError | None] = [None] * len(requests)
         groups: dict[tuple[Any, ...], list[int]] = defaultdict(list)
         for position, request in enumerate(requests):
@@ -221,7 +263,7 @@ class HFBackend:
         for positions in groups.values():
             group = [requests[position] for position in positions]
             try:
-                results: Sequence[GenerationResult | BackendError] = self._generate_group(group)
+                results: Sequence[GenerationResult | BackendError] = self._generate_group(loaded, group)
             except BackendError as error:
                 results = [error] * len(group)
             except Exception as error:  # a model failure is stored as the request's error
@@ -231,28 +273,28 @@ class HFBackend:
                 outcomes[position] = result
         return [outcome for outcome in outcomes if outcome is not None]
 
-    def _run_batch(self, requests: list[GenerationRequest]) -> list[GenerationResult | BackendError]:
-        return self.generate_batch(requests)
-
-    def _generate_group(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult | BackendError]:
+    def _generate_group(
+        self, loaded: _LoadedModel, requests: Sequence[GenerationRequest]
+    ) -> list[GenerationResult | BackendError]:
+        import torch
         from PIL import Image
 
         started = time.perf_counter()
-        torch = self._torch
+        processor, model = loaded.processor, loaded.model
         texts: list[str] = []
         images: list[Any] = []
         for request in requests:
             conversation, image_bytes = to_chat_conversation(request)
             texts.append(
-                self._processor.apply_chat_template(conversation, add_generation_prompt=True, tokenize=False)
+                processor.apply_chat_template(conversation, add_generation_prompt=True, tokenize=False)
             )
             for data in image_bytes:
                 with Image.open(io.BytesIO(data)) as image:
                     images.append(image.convert("RGB"))
-        inputs = self._processor(text=texts, images=images or None, return_tensors="pt", padding=True)
-        inputs = inputs.to(self.device)
-        if "pixel_values" in inputs and self._model.dtype != torch.float32:
-            inputs["pixel_values"] = inputs["pixel_values"].to(self._model.dtype)
+        inputs = processor(text=texts, images=images or None, return_tensors="pt", padding=True)
+        inputs = inputs.to(loaded.device)
+        if "pixel_values" in inputs and model.dtype != torch.float32:
+            inputs["pixel_values"] = inputs["pixel_values"].to(model.dtype)
         params = requests[0].params
         kwargs = generation_kwargs(params, self.default_max_tokens)
         if params.seed is not None:
@@ -260,13 +302,13 @@ class HFBackend:
         prompt_length = inputs["input_ids"].shape[1]
         prompt_tokens = inputs["attention_mask"].sum(dim=1).tolist()
         with torch.inference_mode():
-            output = self._model.generate(**inputs, **kwargs)
+            output = model.generate(**inputs, **kwargs)
         latency_s = time.perf_counter() - started
         results: list[GenerationResult | BackendError] = []
         for row, prompt_count in zip(output[:, prompt_length:].tolist(), prompt_tokens, strict=True):
-            end = next((i + 1 for i, token in enumerate(row) if token in self._eos_ids), None)
+            end = next((i + 1 for i, token in enumerate(row) if token in loaded.eos_ids), None)
             tokens = row if end is None else row[:end]
-            text = self._processor.decode(tokens, skip_special_tokens=True)
+            text = processor.decode(tokens, skip_special_tokens=True)
             if not text.strip():
                 results.append(BackendError("empty", f"the model produced no text ({len(tokens)} tokens)"))
                 continue

@@ -128,3 +128,22 @@ class ModelBackend(Protocol):
     async def generate(self, request: GenerationRequest) -> GenerationResult: ...
 
     async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class LoadsOnFirstUse(Protocol):
+    """A backend whose model loads on first use (in-process: hf, vllm offline), not when it is built.
+
+    Building it and reading `identity` cost no weights, so a command with nothing to send never loads
+    them. `load` loads the model now, once (later calls return at once), and raises `ConfigError` when
+    it cannot; the engine calls it when there is something to send, outside any request's timeout, so
+    a load failure ends the command before anything is stored instead of failing each request.
+    """
+
+    async def load(self) -> None: ...
+
+
+async def load_backend(backend: ModelBackend) -> None:
+    """Loads `backend`'s model now if it loads on first use; other backends have nothing to load."""
+    if isinstance(backend, LoadsOnFirstUse):
+        await backend.load()

@@ -3,8 +3,9 @@
 The server path is the OpenAI-compatible backend pointed at `VLLM_BASE_URL` (default
 http://127.0.0.1:8000/v1); `create_backend` builds it. The offline path (`extra["offline"] = True`) loads
 the model on this machine's GPU and runs micro-batches through `LLM.chat`, with a LoRA adapter through
-`LoRARequest`. vllm is imported only when an offline backend is built: it pins its own torch and CUDA
-build, so it lives in its own environment (`pip install 'crosseval[vllm]'`).
+`LoRARequest`. The engine starts on first use, so a command with nothing to send never starts it. vllm
+is imported only then: it pins its own torch and CUDA build, so it lives in its own environment
+(`pip install 'crosseval[vllm]'`).
 """
 
 from __future__ import annotations
@@ -12,16 +13,25 @@ from __future__ import annotations
 import importlib
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 from crosseval.models.data_uri import DataUriCache
 from crosseval.models.errors import ConfigError
-from crosseval.models.hf import DEFAULT_MAX_NEW_TOKENS, directory_sha256
-from crosseval.models.micro_batcher import MicroBatcher
+from crosseval.models.hf import DEFAULT_MAX_NEW_TOKENS
+from crosseval.models.in_process import InProcessBackend, checked_adapter_sha256, module_available
 from crosseval.models.openai_compat import to_openai_messages
 from crosseval.models.types import BackendError, GenerationParams, GenerationRequest, GenerationResult
+
+
+def _missing_vllm(reason: str) -> str:
+    return (
+        f"the offline vLLM engine needs the vllm package ({reason}). Install it on a CUDA GPU machine "
+        "in its own environment (pip install 'crosseval[vllm]'), or start `vllm serve MODEL` and use "
+        "vllm/MODEL without offline (the server path needs no vllm here)"
+    )
 
 
 def import_vllm() -> ModuleType:
@@ -29,11 +39,7 @@ def import_vllm() -> ModuleType:
     try:
         return importlib.import_module("vllm")
     except ImportError as error:
-        raise ConfigError(
-            f"the offline vLLM engine needs the vllm package ({error}). Install it on a CUDA GPU machine "
-            "in its own environment (pip install 'crosseval[vllm]'), or start `vllm serve MODEL` and use "
-            "vllm/MODEL without offline (the server path needs no vllm here)"
-        ) from None
+        raise ConfigError(_missing_vllm(str(error))) from None
 
 
 def sampling_overrides(
@@ -76,8 +82,22 @@ def result_from_output(output: Any, latency_s: float) -> GenerationResult | Back
     )
 
 
-class VLLMOfflineBackend:
-    """A model served by an in-process `vllm.LLM` (GPU only); concurrent calls become `LLM.chat` batches."""
+@dataclass(frozen=True)
+class _Engine:
+    """What the first use of an offline backend starts: the engine, its default sampling, the adapter."""
+
+    llm: Any
+    defaults: Any
+    lora_request: Any
+
+
+class VLLMOfflineBackend(InProcessBackend[_Engine]):
+    """A model served by an in-process `vllm.LLM` (GPU only); concurrent calls become `LLM.chat` batches.
+
+    Building it checks that vllm is installed and the adapter exists, and hashes the adapter; the engine
+    (weights, CUDA graphs: minutes for a large model) starts on first use (`load`, or the first
+    `generate`), once. A start that fails raises `ConfigError` to every caller.
+    """
 
     def __init__(
         self,
@@ -91,32 +111,33 @@ class VLLMOfflineBackend:
         engine_args: Mapping[str, Any] | None = None,
         max_wait_s: float = 0.01,
     ) -> None:
-        vllm = import_vllm()
+        if not module_available("vllm"):
+            raise ConfigError(_missing_vllm("No module named 'vllm'"))
         self.model = model
         self.dtype = dtype
         self.adapter = adapter
-        self.adapter_sha256: str | None = None
+        self.adapter_sha256 = checked_adapter_sha256(adapter) if adapter is not None else None
         self.default_max_tokens = default_max_tokens
-        args: dict[str, Any] = {"model": model, "limit_mm_per_prompt": {"image": max_images_per_prompt}}
-        if dtype is not None:
-            args["dtype"] = dtype
-        self._lora_request: Any = None
-        if adapter is not None:
-            if not (adapter / "adapter_config.json").is_file():
-                raise ConfigError(f"{adapter} is not a PEFT adapter folder (no adapter_config.json)")
-            self.adapter_sha256 = directory_sha256(adapter)
+        self._engine_args: dict[str, Any] = {
+            "model": model,
+            "limit_mm_per_prompt": {"image": max_images_per_prompt},
+            **({"dtype": dtype} if dtype is not None else {}),
+            **({"enable_lora": True} if adapter is not None else {}),
+            **(engine_args or {}),
+        }
+        self._uris = DataUriCache()
+        self._load_failure = f"cannot start the vLLM engine for {model!r}"
+        super().__init__(batch_size=batch_size, max_wait_s=max_wait_s)
+
+    def _load(self) -> _Engine:
+        vllm = import_vllm()
+        lora_request: Any = None
+        if self.adapter is not None:
             from vllm.lora.request import LoRARequest
 
-            args["enable_lora"] = True
-            self._lora_request = LoRARequest(adapter.name, 1, str(adapter))
-        args.update(engine_args or {})
-        self._vllm = vllm
-        self._llm = vllm.LLM(**args)
-        self._defaults = self._llm.get_default_sampling_params()
-        self._uris = DataUriCache()
-        self._batcher: MicroBatcher[GenerationRequest, GenerationResult] = MicroBatcher(
-            self._run_batch, max_batch=batch_size, max_wait_s=max_wait_s
-        )
+            lora_request = LoRARequest(self.adapter.name, 1, str(self.adapter))
+        llm = vllm.LLM(**self._engine_args)
+        return _Engine(llm=llm, defaults=llm.get_default_sampling_params(), lora_request=lora_request)
 
     @property
     def identity(self) -> dict[str, Any]:
@@ -128,29 +149,26 @@ class VLLMOfflineBackend:
             identity["adapter_sha256"] = self.adapter_sha256
         return identity
 
-    async def generate(self, request: GenerationRequest) -> GenerationResult:
-        return await self._batcher.submit(request)
-
-    async def aclose(self) -> None:
-        await self._batcher.aclose()
-
-    def _sampling_params(self, overrides: Mapping[str, Any]) -> Any:
-        params = self._defaults.clone()
+    @staticmethod
+    def _sampling_params(engine: _Engine, overrides: Mapping[str, Any]) -> Any:
+        params = engine.defaults.clone()
         for name, value in overrides.items():
             setattr(params, name, value)
         return params
 
-    def _run_batch(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult | BackendError]:
+    def _run_batch(
+        self, engine: _Engine, requests: Sequence[GenerationRequest]
+    ) -> list[GenerationResult | BackendError]:
         conversations: list[list[dict[str, Any]]] = []
         sampling: list[Any] = []
         for request in requests:
             conversation, overrides = to_vllm_chat(request, self._uris, self.default_max_tokens)
             conversations.append(conversation)
-            sampling.append(self._sampling_params(overrides))
+            sampling.append(self._sampling_params(engine, overrides))
         started = time.perf_counter()
         try:
-            outputs = self._llm.chat(
-                conversations, sampling_params=sampling, lora_request=self._lora_request, use_tqdm=False
+            outputs = engine.llm.chat(
+                conversations, sampling_params=sampling, lora_request=engine.lora_request, use_tqdm=False
             )
         except Exception as error:  # a failed batch is stored as each request's error
             failure = BackendError("backend", f"{type(error).__name__}: {error}")
