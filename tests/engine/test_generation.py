@@ -39,7 +39,7 @@ FAST = RetryPolicy(max_attempts=2, base_delay_s=0.001, max_delay_s=0.002, attemp
 
 
 @pytest.fixture
-def benchmark(cross_sample: Path, tmp_path: Path) -> Benchmark:
+def sample_set(cross_sample: Path, tmp_path: Path) -> Benchmark:
     """The real casa/english and safeworld/multilingual records, with test-made images."""
     files = [cross_sample / "casa" / "english.json", cross_sample / "safeworld" / "multilingual.json"]
     images = tmp_path / "images"
@@ -64,15 +64,15 @@ def _close_stores() -> Iterator[None]:
 
 
 async def generate(
-    benchmark: Benchmark, run_dir: Path, backend: ModelBackend, **changes: object
+    sample_set: Benchmark, run_dir: Path, backend: ModelBackend, **changes: object
 ) -> tuple[GenerationSummary, RunStore]:
     """Run generation with `backend`; returns the summary and the run's store (closed after the test)."""
     summary = await run_generation(
-        benchmark.samples,
+        sample_set.samples,
         run_dir,
         config(**changes),
-        images_root=benchmark.images_root,
-        dataset_files=benchmark.files,
+        images_root=sample_set.images_root,
+        dataset_files=sample_set.files,
         backend=backend,
     )
     store = RunStore.open(run_dir)
@@ -81,114 +81,114 @@ async def generate(
 
 
 async def test_every_sample_and_round_is_stored_once_with_its_prompt_and_image(
-    benchmark: Benchmark, tmp_path: Path
+    sample_set: Benchmark, tmp_path: Path
 ) -> None:
     backend = ScriptedBackend(lambda request, n: ok(f"answer {n}"))
-    summary, store = await generate(benchmark, tmp_path / "run", backend)
+    summary, store = await generate(sample_set, tmp_path / "run", backend)
 
-    n = len(benchmark.samples)
+    n = len(sample_set.samples)
     assert (summary.requests, summary.sent, summary.ok, summary.skipped_cached) == (2 * n, 2 * n, 2 * n, 0)
     assert (summary.run_ok, summary.run_errors, summary.missing) == (2 * n, 0, 0)
     rows = store.generations()
     assert len(rows) == 2 * n
     assert Counter((r.sample_id, r.round) for r in rows) == {
-        (s.id, k): 1 for s in benchmark.samples for k in (1, 2)
+        (s.id, k): 1 for s in sample_set.samples for k in (1, 2)
     }
     assert {r.response for r in rows} == {f"answer {i}" for i in range(2 * n)}
     texts = Counter(request.messages[0].text for request in backend.calls)
-    assert texts == Counter(s.prompt_text for s in benchmark.samples for _ in range(2))
-    multilingual = next(s for s in benchmark.samples if s.setting == "multilingual")
+    assert texts == Counter(s.prompt_text for s in sample_set.samples for _ in range(2))
+    multilingual = next(s for s in sample_set.samples if s.setting == "multilingual")
     assert multilingual.prompt_text != multilingual.english_query
     assert texts[multilingual.prompt_text] == 2
     message = backend.calls[0].messages[0]
     assert message.role == "user" and len(message.images) == 1 and message.images[0].data
 
-    assert [s.id for s in store.samples()] == [s.id for s in benchmark.samples]
+    assert [s.id for s in store.samples()] == [s.id for s in sample_set.samples]
     shas = store.sample_image_sha256()
-    assert set(shas) == {s.id for s in benchmark.samples}
+    assert set(shas) == {s.id for s in sample_set.samples}
     assert all(store.image(sha) is not None and store.image(sha).thumbnail for sha in set(shas.values()))  # type: ignore[union-attr]
     assert (summary.prompt_tokens, summary.completion_tokens) == (10 * 2 * n, 5 * 2 * n)
 
 
 async def test_manifest_records_dataset_model_params_package_and_usage(
-    benchmark: Benchmark, tmp_path: Path
+    sample_set: Benchmark, tmp_path: Path
 ) -> None:
     await generate(
-        benchmark, tmp_path / "run", ScriptedBackend(always(ok())), params=GenerationParams(temperature=0.5)
+        sample_set, tmp_path / "run", ScriptedBackend(always(ok())), params=GenerationParams(temperature=0.5)
     )
 
     manifest = read_manifest(tmp_path / "run")
-    assert [f["sha256"] for f in manifest["dataset"]["files"]] == [f.sha256 for f in benchmark.files]
+    assert [f["sha256"] for f in manifest["dataset"]["files"]] == [f.sha256 for f in sample_set.files]
     assert manifest["dataset"]["files"][0]["records"] == 25
     generation = manifest["generation"]
     assert generation["identity"] == {"provider": "fake", "model": "fake/model"}
     assert generation["params"]["temperature"] == 0.5
     assert generation["rounds"] == 2
     assert generation["status"] == "complete"
-    n = 2 * len(benchmark.samples)
+    n = 2 * len(sample_set.samples)
     assert generation["usage"] == {"prompt_tokens": 10 * n, "completion_tokens": 5 * n}
     assert generation["stored"] == {"ok": n, "error": 0, "missing": 0}
     assert manifest["package"]["crosseval"] == "0.1.0"
 
 
 async def test_rerun_sends_nothing_and_more_rounds_send_only_the_new_ones(
-    benchmark: Benchmark, tmp_path: Path
+    sample_set: Benchmark, tmp_path: Path
 ) -> None:
     run_dir = tmp_path / "run"
-    await generate(benchmark, run_dir, ScriptedBackend(always(ok())))
+    await generate(sample_set, run_dir, ScriptedBackend(always(ok())))
 
     again = ScriptedBackend(always(ok()))
-    summary, _ = await generate(benchmark, run_dir, again)
+    summary, _ = await generate(sample_set, run_dir, again)
     assert (summary.sent, summary.skipped_cached, len(again.calls)) == (0, summary.requests, 0)
 
     more = ScriptedBackend(always(ok()))
-    summary, store = await generate(benchmark, run_dir, more, rounds=3)
-    assert len(more.calls) == summary.sent == len(benchmark.samples)
-    assert len(store.generations()) == 3 * len(benchmark.samples)
+    summary, store = await generate(sample_set, run_dir, more, rounds=3)
+    assert len(more.calls) == summary.sent == len(sample_set.samples)
+    assert len(store.generations()) == 3 * len(sample_set.samples)
 
 
 async def test_failures_are_stored_as_errors_with_kind_and_never_as_responses(
-    benchmark: Benchmark, tmp_path: Path
+    sample_set: Benchmark, tmp_path: Path
 ) -> None:
-    prompts = sorted({s.prompt_text for s in benchmark.samples})
+    prompts = sorted({s.prompt_text for s in sample_set.samples})
     failing = {prompts[0]: "content_filter", prompts[1]: "server", prompts[2]: "bad_request"}
 
     def script(request: GenerationRequest, n: int) -> GenerationResult | BackendError:
         kind = failing.get(request.messages[0].text)
         return BackendError(kind, f"failure {kind}") if kind else ok()  # type: ignore[arg-type]
 
-    summary, store = await generate(benchmark, tmp_path / "run", ScriptedBackend(script), rounds=1)
+    summary, store = await generate(sample_set, tmp_path / "run", ScriptedBackend(script), rounds=1)
 
-    expected = Counter(failing[s.prompt_text] for s in benchmark.samples if s.prompt_text in failing)
+    expected = Counter(failing[s.prompt_text] for s in sample_set.samples if s.prompt_text in failing)
     errors = store.generations(status="error")
     assert Counter(e.error_kind for e in errors) == expected
     assert all(e.response is None and e.error and e.error_kind in e.error for e in errors)
     assert {e.attempts for e in errors if e.error_kind == "server"} == {FAST.max_attempts}
     assert {e.attempts for e in errors if e.error_kind != "server"} == {1}
     assert summary.errors == expected
-    assert summary.ok == len(benchmark.samples) - expected.total()
+    assert summary.ok == len(sample_set.samples) - expected.total()
     assert summary.run_errors == expected.total() and summary.missing == 0
 
 
-async def test_stored_errors_are_resent_only_with_retry_errors(benchmark: Benchmark, tmp_path: Path) -> None:
+async def test_stored_errors_are_resent_only_with_retry_errors(sample_set: Benchmark, tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     failing = ScriptedBackend(lambda request, n: BackendError("bad_request", "no") if n % 4 == 0 else ok())
-    first, _ = await generate(benchmark, run_dir, failing, rounds=1)
+    first, _ = await generate(sample_set, run_dir, failing, rounds=1)
     failed = first.error_count
     assert failed > 0
 
     plain = ScriptedBackend(always(ok()))
-    summary, _ = await generate(benchmark, run_dir, plain, rounds=1)
+    summary, _ = await generate(sample_set, run_dir, plain, rounds=1)
     assert len(plain.calls) == 0 and summary.run_errors == failed
 
     retried = ScriptedBackend(always(ok()))
-    summary, store = await generate(benchmark, run_dir, retried, rounds=1, retry_errors=True)
+    summary, store = await generate(sample_set, run_dir, retried, rounds=1, retry_errors=True)
     assert len(retried.calls) == failed
-    assert summary.run_ok == len(benchmark.samples) and store.generations(status="error") == []
+    assert summary.run_ok == len(sample_set.samples) and store.generations(status="error") == []
 
 
 async def test_each_image_is_loaded_once_and_a_rerun_loads_none(
-    benchmark: Benchmark, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    sample_set: Benchmark, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     loads: list[str] = []
     original = ImageResolver.load
@@ -199,80 +199,82 @@ async def test_each_image_is_loaded_once_and_a_rerun_loads_none(
 
     monkeypatch.setattr(ImageResolver, "load", counting)
     run_dir = tmp_path / "run"
-    await generate(benchmark, run_dir, ScriptedBackend(always(ok())))
-    distinct = {(s.subset, s.image.name) for s in benchmark.samples}
-    assert len(loads) == len(distinct) < len(benchmark.samples)
+    await generate(sample_set, run_dir, ScriptedBackend(always(ok())))
+    distinct = {(s.subset, s.image.name) for s in sample_set.samples}
+    assert len(loads) == len(distinct) < len(sample_set.samples)
 
     loads.clear()
-    summary, _ = await generate(benchmark, run_dir, ScriptedBackend(always(ok())))
+    summary, _ = await generate(sample_set, run_dir, ScriptedBackend(always(ok())))
     assert loads == [] and summary.sent == 0
 
 
 async def test_a_changed_image_file_gives_new_keys_for_its_samples_only(
-    benchmark: Benchmark, tmp_path: Path
+    sample_set: Benchmark, tmp_path: Path
 ) -> None:
     run_dir = tmp_path / "run"
-    await generate(benchmark, run_dir, ScriptedBackend(always(ok())), rounds=1)
-    sample = benchmark.samples[0]
-    path = benchmark.images_root / sample.subset / sample.image.name  # type: ignore[operator]
+    await generate(sample_set, run_dir, ScriptedBackend(always(ok())), rounds=1)
+    sample = sample_set.samples[0]
+    path = sample_set.images_root / sample.subset / sample.image.name  # type: ignore[operator]
     from PIL import Image
 
     Image.new("RGB", (30, 30), (1, 2, 3)).save(path, format="JPEG")
     clear_image_memo()
 
     backend = ScriptedBackend(always(ok()))
-    summary, _ = await generate(benchmark, run_dir, backend, rounds=1)
-    sharing = [s for s in benchmark.samples if (s.subset, s.image.name) == (sample.subset, sample.image.name)]
+    summary, _ = await generate(sample_set, run_dir, backend, rounds=1)
+    sharing = [
+        s for s in sample_set.samples if (s.subset, s.image.name) == (sample.subset, sample.image.name)
+    ]
     assert summary.sent == len(sharing) == len(backend.calls)
     assert {c.messages[0].text for c in backend.calls} == {s.prompt_text for s in sharing}
 
 
 async def test_a_missing_image_is_a_stored_error_and_nothing_is_sent_for_it(
-    benchmark: Benchmark, tmp_path: Path
+    sample_set: Benchmark, tmp_path: Path
 ) -> None:
-    sample = benchmark.samples[0]
-    (benchmark.images_root / sample.subset / sample.image.name).unlink()  # type: ignore[operator]
-    sharing = [s for s in benchmark.samples if s.image.name == sample.image.name]
+    sample = sample_set.samples[0]
+    (sample_set.images_root / sample.subset / sample.image.name).unlink()  # type: ignore[operator]
+    sharing = [s for s in sample_set.samples if s.image.name == sample.image.name]
     backend = ScriptedBackend(always(ok()))
 
-    summary, store = await generate(benchmark, tmp_path / "run", backend, rounds=1)
+    summary, store = await generate(sample_set, tmp_path / "run", backend, rounds=1)
 
     assert summary.errors == Counter({"image": len(sharing)})
-    assert len(backend.calls) == len(benchmark.samples) - len(sharing)
+    assert len(backend.calls) == len(sample_set.samples) - len(sharing)
     errors = store.generations(status="error")
     assert {e.sample_id for e in errors} == {s.id for s in sharing}
     assert all("image missing" in (e.error or "") and sample.image.name in (e.error or "") for e in errors)
     assert summary.missing == 0
 
 
-async def test_a_run_dir_refuses_other_params_model_or_data(benchmark: Benchmark, tmp_path: Path) -> None:
+async def test_a_run_dir_refuses_other_params_model_or_data(sample_set: Benchmark, tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
-    await generate(benchmark, run_dir, ScriptedBackend(always(ok())), rounds=1)
+    await generate(sample_set, run_dir, ScriptedBackend(always(ok())), rounds=1)
 
     with pytest.raises(GenerationConfigError, match="params"):
         await generate(
-            benchmark, run_dir, ScriptedBackend(always(ok())), params=GenerationParams(max_tokens=9)
+            sample_set, run_dir, ScriptedBackend(always(ok())), params=GenerationParams(max_tokens=9)
         )
     with pytest.raises(GenerationConfigError, match="identity"):
-        await generate(benchmark, run_dir, ScriptedBackend(always(ok()), model="other"))
+        await generate(sample_set, run_dir, ScriptedBackend(always(ok()), model="other"))
     other_data = Benchmark(
-        samples=benchmark.samples,
-        files=[replace(benchmark.files[0], sha256="0" * 64)],
-        images_root=benchmark.images_root,
+        samples=sample_set.samples,
+        files=[replace(sample_set.files[0], sha256="0" * 64)],
+        images_root=sample_set.images_root,
     )
     with pytest.raises(GenerationConfigError, match="other data files"):
         await generate(other_data, run_dir, ScriptedBackend(always(ok())))
 
 
 async def test_a_refused_run_dir_names_only_the_settings_that_differ(
-    benchmark: Benchmark, tmp_path: Path
+    sample_set: Benchmark, tmp_path: Path
 ) -> None:
     run_dir = tmp_path / "run"
-    await generate(benchmark, run_dir, ScriptedBackend(always(ok())), rounds=1)
+    await generate(sample_set, run_dir, ScriptedBackend(always(ok())), rounds=1)
 
     with pytest.raises(GenerationConfigError) as refused:
         await generate(
-            benchmark,
+            sample_set,
             run_dir,
             ScriptedBackend(always(ok())),
             params=GenerationParams(temperature=0.5, seed=3),
@@ -282,27 +284,27 @@ async def test_a_refused_run_dir_names_only_the_settings_that_differ(
     assert "max_tokens" not in message and "top_p" not in message
 
 
-async def test_dry_run_estimates_tokens_and_writes_nothing(benchmark: Benchmark, tmp_path: Path) -> None:
+async def test_dry_run_estimates_tokens_and_writes_nothing(sample_set: Benchmark, tmp_path: Path) -> None:
     backend = ScriptedBackend(always(ok()))
     summary, _ = await generate(
-        benchmark, tmp_path / "dry", backend, dry_run=True, params=GenerationParams(max_tokens=100)
+        sample_set, tmp_path / "dry", backend, dry_run=True, params=GenerationParams(max_tokens=100)
     )
 
-    n = len(benchmark.samples)
+    n = len(sample_set.samples)
     assert backend.calls == []
     estimate = summary.estimate
     assert estimate is not None and estimate.requests == 2 * n
-    assert estimate.text_tokens == 2 * sum(math.ceil(len(s.prompt_text) / 4) for s in benchmark.samples)
+    assert estimate.text_tokens == 2 * sum(math.ceil(len(s.prompt_text) / 4) for s in sample_set.samples)
     assert estimate.image_tokens == 2 * n * image_tokens_estimate(64, 48)
     assert estimate.max_completion_tokens == 2 * n * 100
 
 
-async def test_dry_run_leaves_no_run_dir_behind(benchmark: Benchmark, tmp_path: Path) -> None:
+async def test_dry_run_leaves_no_run_dir_behind(sample_set: Benchmark, tmp_path: Path) -> None:
     await run_generation(
-        benchmark.samples,
+        sample_set.samples,
         tmp_path / "dry",
         config(dry_run=True),
-        images_root=benchmark.images_root,
+        images_root=sample_set.images_root,
         backend=ScriptedBackend(always(ok())),
     )
     assert not (tmp_path / "dry").exists()
@@ -315,7 +317,7 @@ def test_image_token_estimate_follows_openai_high_detail_examples() -> None:
 
 
 async def test_a_crashing_job_is_counted_stored_nowhere_and_retried_by_a_rerun(
-    benchmark: Benchmark, tmp_path: Path
+    sample_set: Benchmark, tmp_path: Path
 ) -> None:
     def script(request: GenerationRequest, n: int) -> GenerationResult:
         if n == 0:
@@ -323,23 +325,23 @@ async def test_a_crashing_job_is_counted_stored_nowhere_and_retried_by_a_rerun(
         return ok()
 
     run_dir = tmp_path / "run"
-    summary, store = await generate(benchmark, run_dir, ScriptedBackend(script), rounds=1)
+    summary, store = await generate(sample_set, run_dir, ScriptedBackend(script), rounds=1)
     assert summary.crashed == 1 and summary.missing == 1
     assert summary.crash_messages == ["RuntimeError: backend bug"]
-    assert len(store.generations()) == len(benchmark.samples) - 1
+    assert len(store.generations()) == len(sample_set.samples) - 1
     assert read_manifest(run_dir)["generation"]["status"] == "incomplete"
 
     again = ScriptedBackend(always(ok()))
-    summary, _ = await generate(benchmark, run_dir, again, rounds=1)
+    summary, _ = await generate(sample_set, run_dir, again, rounds=1)
     assert len(again.calls) == 1 and summary.missing == 0
 
 
 async def test_cancelling_mid_run_keeps_what_arrived_and_marks_the_manifest(
-    benchmark: Benchmark, tmp_path: Path
+    sample_set: Benchmark, tmp_path: Path
 ) -> None:
     run_dir = tmp_path / "run"
     backend = ScriptedBackend(lambda request, n: ok() if n < 5 else 30.0)
-    task = asyncio.create_task(generate(benchmark, run_dir, backend, rounds=1, max_connections=4))
+    task = asyncio.create_task(generate(sample_set, run_dir, backend, rounds=1, max_connections=4))
     while len(backend.calls) < 9:
         await asyncio.sleep(0.01)
     task.cancel()
@@ -351,7 +353,7 @@ async def test_cancelling_mid_run_keeps_what_arrived_and_marks_the_manifest(
     assert len(rows) == 5 and all(r.status == "ok" for r in rows)
     manifest = read_manifest(run_dir)
     assert manifest["generation"]["status"] == "interrupted"
-    assert manifest["generation"]["stored"]["missing"] == len(benchmark.samples) - 5
+    assert manifest["generation"]["stored"]["missing"] == len(sample_set.samples) - 5
 
 
 def test_public_url_drops_credentials_and_queries() -> None:
@@ -359,9 +361,9 @@ def test_public_url_drops_credentials_and_queries() -> None:
     assert public_url(None) is None
 
 
-def test_the_prompt_is_the_image_then_the_query(benchmark: Benchmark) -> None:
-    sample = benchmark.samples[0]
-    image = ImageResolver(benchmark.images_root).load(sample)
+def test_the_prompt_is_the_image_then_the_query(sample_set: Benchmark) -> None:
+    sample = sample_set.samples[0]
+    image = ImageResolver(sample_set.images_root).load(sample)
     request = build_request(sample, image, GenerationParams(seed=3))
     assert json.dumps([m.role for m in request.messages]) == '["user"]'
     assert request.messages[0].images == (image,)
@@ -373,15 +375,15 @@ def test_the_prompt_is_the_image_then_the_query(benchmark: Benchmark) -> None:
 
 
 async def test_a_model_that_loads_on_first_use_loads_once_before_sending_and_not_on_a_rerun(
-    benchmark: Benchmark, tmp_path: Path
+    sample_set: Benchmark, tmp_path: Path
 ) -> None:
     run_dir = tmp_path / "run"
     first = LoadingBackend(always(ok()))
-    await generate(benchmark, run_dir, first)
+    await generate(sample_set, run_dir, first)
     rerun = LoadingBackend(always(ok()))
-    summary, _ = await generate(benchmark, run_dir, rerun)
+    summary, _ = await generate(sample_set, run_dir, rerun)
     dry = LoadingBackend(always(ok()))
-    await generate(benchmark, tmp_path / "dry", dry, dry_run=True)
+    await generate(sample_set, tmp_path / "dry", dry, dry_run=True)
 
     assert (first.loads, first.loaded_before_first_call) == (1, True)
     assert (rerun.loads, summary.sent, summary.skipped_cached) == (0, 0, summary.requests)
@@ -389,13 +391,13 @@ async def test_a_model_that_loads_on_first_use_loads_once_before_sending_and_not
 
 
 async def test_a_model_that_cannot_load_ends_the_command_before_anything_is_stored(
-    benchmark: Benchmark, tmp_path: Path
+    sample_set: Benchmark, tmp_path: Path
 ) -> None:
     run_dir = tmp_path / "run"
     backend = LoadingBackend(always(ok()), load_error=ConfigError("'m' has no vision tower"))
 
     with pytest.raises(ConfigError, match="no vision tower"):
-        await generate(benchmark, run_dir, backend)
+        await generate(sample_set, run_dir, backend)
 
     assert backend.calls == []
     with RunStore.open(run_dir) as store:
@@ -403,12 +405,12 @@ async def test_a_model_that_cannot_load_ends_the_command_before_anything_is_stor
     assert "generation" not in read_manifest(run_dir)
 
     healthy = LoadingBackend(always(ok()))
-    summary, _ = await generate(benchmark, run_dir, healthy)
+    summary, _ = await generate(sample_set, run_dir, healthy)
     assert summary.run_ok == summary.requests and healthy.loads == 1
 
 
 async def test_a_rerun_of_a_finished_hf_run_loads_no_weights(
-    benchmark: Benchmark, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    sample_set: Benchmark, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     pytest.importorskip("transformers")
     from transformers import AutoConfig, AutoModelForImageTextToText, AutoProcessor
@@ -418,7 +420,7 @@ async def test_a_rerun_of_a_finished_hf_run_loads_no_weights(
 
     model = build_tiny_llava(tmp_path / "tiny")
     samples = Benchmark(
-        samples=benchmark.samples[:3], files=benchmark.files, images_root=benchmark.images_root
+        samples=sample_set.samples[:3], files=sample_set.files, images_root=sample_set.images_root
     )
     greedy = GenerationParams(temperature=0.0, max_tokens=3)
     first = HFBackend(str(model), device="cpu")

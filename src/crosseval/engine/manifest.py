@@ -13,10 +13,10 @@ import json
 import platform
 import subprocess
 from functools import lru_cache
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from crosseval import __version__
 from crosseval.atomic import atomic_write
 
 MANIFEST_FILENAME = "manifest.json"
@@ -72,12 +72,8 @@ def _git_state() -> dict[str, Any]:
 
 def package_info() -> dict[str, Any]:
     """crosseval version, git commit (when run from a checkout), Python and platform."""
-    try:
-        version = metadata.version("crosseval")
-    except metadata.PackageNotFoundError:
-        version = None
     return {
-        "crosseval": version,
+        "crosseval": __version__,
         **_git_state(),
         "python": platform.python_version(),
         "platform": platform.platform(),
