@@ -40,3 +40,9 @@ def test_package_info_names_version_commit_and_python() -> None:
     assert info["crosseval"] == "0.1.0"
     assert set(info) >= {"git_commit", "python", "platform"}
     assert info["git_commit"] is None or len(info["git_commit"]) == 40
+
+
+def test_a_manifest_that_is_not_utf8_is_reported_with_its_path(tmp_path: Path) -> None:
+    (tmp_path / MANIFEST_FILENAME).write_bytes(b'{"generation": "\xff"}')
+    with pytest.raises(ManifestError, match="cannot be read as UTF-8"):
+        read_manifest(tmp_path)

@@ -113,9 +113,10 @@ def failed_generation(
     *,
     key: str | None = None,
 ) -> GenerationRecord:
-    """A generation that failed: stored with its error, never judged."""
+    """A generation that failed: stored with its error and, as the engine stores it, the error's kind."""
     key = key or generation_key(model, sample, round_)
-    return GenerationRecord(key, sample.id, round_, model, "error", error=error)
+    kind = error.split(maxsplit=1)[0].rstrip(":")
+    return GenerationRecord(key, sample.id, round_, model, "error", error=error, error_kind=kind)
 
 
 def verdict(

@@ -177,6 +177,11 @@ def test_judge_config_id_is_readable_and_tracks_parameters() -> None:
     assert judge_config_id(config, rubric) == f"openai/gpt-4o-2024-08-06|paper|{rubric.template_hash[:12]}"
     warmer = JudgeConfig(judge="openai/gpt-4o-2024-08-06", params=GenerationParams(temperature=0.7))
     assert judge_config_id(warmer, rubric).startswith(judge_config_id(config, rubric) + "|p")
+    plain = {"provider": "hf", "model": "judge", "dtype": None}
+    assert judge_config_id(config, rubric, plain) == judge_config_id(config, rubric)
+    assert judge_config_id(config, rubric, plain | {"dtype": "bfloat16"}).startswith(
+        judge_config_id(config, rubric) + "|i"
+    )
 
 
 async def test_missing_images_fail_before_any_request(generated: GeneratedRun) -> None:
@@ -241,15 +246,19 @@ async def test_export_verdicts_one_row_per_sample_round_dimension(
 class LoadingJudge:
     """The loopback judge behind a model that must load first, as an hf/ or vLLM-offline judge does."""
 
-    def __init__(self, generated: GeneratedRun, load_error: Exception | None = None) -> None:
+    def __init__(
+        self, generated: GeneratedRun, load_error: Exception | None = None, dtype: str | None = None
+    ) -> None:
         config = generated.config()
         self.inner = create_backend(BackendConfig(model=config.judge, base_url=config.base_url, role="judge"))
         self.load_error = load_error
+        self.dtype = dtype
         self.loads = 0
 
     @property
     def identity(self) -> dict[str, Any]:
-        return self.inner.identity
+        """The loopback judge's identity, with a dtype as an in-process judge's identity carries one."""
+        return self.inner.identity | ({"dtype": self.dtype} if self.dtype is not None else {})
 
     async def load(self) -> None:
         self.loads += 1
@@ -289,3 +298,24 @@ async def test_a_judge_that_cannot_load_stores_nothing(generated: GeneratedRun) 
     with RunStore.open(generated.run_dir) as store:
         assert store.verdicts() == []
     assert "judges" not in read_manifest(generated.run_dir)
+
+
+async def test_judges_that_differ_in_dtype_are_separate_configurations(generated: GeneratedRun) -> None:
+    """Each configuration holds one verdict per response and dimension, so its counts and scores are its own."""
+    bf16, fp16 = LoadingJudge(generated, dtype="bfloat16"), LoadingJudge(generated, dtype="float16")
+    try:
+        first = await run_judging(generated.run_dir, generated.config(), images_root=None, backend=bf16)
+        second = await run_judging(generated.run_dir, generated.config(), images_root=None, backend=fp16)
+    finally:
+        await bf16.aclose()
+        await fp16.aclose()
+
+    assert first.judge_config != second.judge_config
+    assert first.judge_config.startswith(f"openai/{JUDGE_MODEL}|paper|")
+    assert (second.sent, second.stored, second.missing) == (12, {"ok": 12}, 0)
+    with RunStore.open(generated.run_dir) as store:
+        assert set(store.judge_configs()) == {first.judge_config, second.judge_config}
+        assert len(store.verdicts(second.judge_config)) == 12
+    judges = read_manifest(generated.run_dir)["judges"]
+    assert judges[first.judge_config]["identity"]["dtype"] == "bfloat16"
+    assert judges[second.judge_config]["identity"]["dtype"] == "float16"

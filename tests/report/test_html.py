@@ -232,6 +232,7 @@ def test_browser_data_holds_every_round_verdict_and_status(fixture_runs: Any) ->
         for r in rounds:
             if is_failed_generation(sample.id, MODEL_A, r["round"]):
                 assert r["status"] == "error" and r["error"].startswith("rate_limit 429")
+                assert r["error_kind"] == "rate_limit"
                 assert r["verdicts"] == {} and "response" not in r
                 continue
             for dimension in DIMENSIONS:

@@ -14,7 +14,7 @@ import dataclasses
 import hashlib
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -69,15 +69,25 @@ class JudgeConfig:
     show_progress: bool = True
 
 
-def judge_config_id(config: JudgeConfig, rubric: RubricSet) -> str:
+def judge_config_id(config: JudgeConfig, rubric: RubricSet, identity: Mapping[str, Any] | None = None) -> str:
     """A readable id of what decides the verdicts: `judge|protocol|<rubric hash[:12]>`.
 
-    Judge parameters other than the paper's (temperature 0) add `|p<hash[:8]>` of the parameters.
+    Judge parameters other than the paper's (temperature 0) add `|p<hash[:8]>` of the parameters. A judge
+    `identity` with settings beyond provider and model (an in-process judge's dtype) adds `|i<hash[:8]>`
+    of them: every setting that is part of a verdict's key is part of its configuration, so two
+    configurations never hold two verdicts for the same response and dimension.
     """
     parts = [config.judge, config.protocol, rubric.template_hash[:12]]
     if config.params != JUDGE_PARAMS:
-        parts.append("p" + hashlib.sha256(canonical_json(config.params.as_dict()).encode()).hexdigest()[:8])
+        parts.append("p" + _short_hash(config.params.as_dict()))
+    settings = {k: v for k, v in (identity or {}).items() if k not in ("provider", "model") and v is not None}
+    if settings:
+        parts.append("i" + _short_hash(settings))
     return "|".join(parts)
+
+
+def _short_hash(value: Any) -> str:
+    return hashlib.sha256(canonical_json(value).encode()).hexdigest()[:8]
 
 
 def verdict_key(
@@ -172,16 +182,10 @@ async def run_judging(
     settings = JudgeSettings(
         protocol=config.protocol, rubric=rubric, max_reasks=config.max_reasks, params=config.params
     )
-    config_id = judge_config_id(config, rubric)
-    summary = JudgeSummary(
-        run_dir=run_dir, judge_config=config_id, judge=config.judge, protocol=config.protocol
-    )
 
     with RunStore.open(run_dir) as store:
         generations = store.generations()
         responses = [g for g in generations if g.status == "ok"]
-        summary.responses = len(responses)
-        summary.failed_generations = len(generations) - len(responses)
         if not generations:
             raise JudgeInputError(f"{run_dir} holds no responses to judge: run `crosseval generate` first")
         if not responses:
@@ -206,6 +210,15 @@ async def run_judging(
         )
         async with open_backend(judge_backend_config, backend) as judge:
             identity = judge.identity
+            config_id = judge_config_id(config, rubric, identity)
+            summary = JudgeSummary(
+                run_dir=run_dir,
+                judge_config=config_id,
+                judge=config.judge,
+                protocol=config.protocol,
+                responses=len(responses),
+                failed_generations=len(generations) - len(responses),
+            )
             statuses = store.verdict_statuses()
             work: list[_Work] = []
             for generation in responses:

@@ -7,15 +7,13 @@ message that names the run and says what to do.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from crosseval.data.records import Sample
+from crosseval.engine import manifest as engine_manifest
 from crosseval.engine.store import STORE_FILENAME, GenerationRecord, RunStore, VerdictRecord
-
-MANIFEST_FILENAME = "manifest.json"
 
 
 class RunInputError(ValueError):
@@ -48,17 +46,11 @@ class JudgeChoice:
 
 
 def read_manifest(run_dir: Path) -> dict[str, Any]:
-    """The run's manifest, or {} when the run has none; malformed JSON is an error naming the file."""
-    path = Path(run_dir) / MANIFEST_FILENAME
-    if not path.is_file():
-        return {}
+    """The run's manifest, or {} when the run has none; an unreadable one is a `RunInputError` naming the file."""
     try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise RunInputError(f"{path}: not valid JSON ({exc})") from exc
-    if not isinstance(manifest, dict):
-        raise RunInputError(f"{path}: expected a JSON object, found {type(manifest).__name__}")
-    return manifest
+        return engine_manifest.read_manifest(run_dir)
+    except engine_manifest.ManifestError as exc:
+        raise RunInputError(str(exc)) from exc
 
 
 def load_run(run_dir: Path) -> RunData:

@@ -201,7 +201,8 @@ def _read_run(run_dir: Path, judge_config: str | None) -> _RunContents:
             chosen = configs[-1] if configs else None
         verdicts = store.verdicts(chosen) if chosen is not None else []
         shas = store.sample_image_sha256()
-        images = {sha: image for sha in set(shas.values()) if (image := store.image(sha)) is not None}
+        stored = store.images()
+        images = {sha: stored[sha] for sha in set(shas.values()) if sha in stored}
         return _RunContents(
             run_dir=run_dir,
             samples=store.samples(),
@@ -309,9 +310,8 @@ def _generation_view(generation: GenerationRecord, verdicts: Iterable[VerdictRec
             view["finish_reason"] = generation.finish_reason
     else:
         view["error"] = generation.error or "no error message stored"
-        kind = getattr(generation, "error_kind", None)
-        if kind:
-            view["error_kind"] = kind
+        if generation.error_kind:
+            view["error_kind"] = generation.error_kind
     judged: dict[str, Any] = {}
     for verdict in verdicts:
         item: dict[str, Any] = {"status": verdict.status}

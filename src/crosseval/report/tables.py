@@ -145,7 +145,7 @@ def _score_rows(report: Mapping[str, Any], style: CellStyle) -> tuple[list[str],
         row = [label]
         for subset, setting in cells:
             cell = run["scores"].get(subset, {}).get(setting)
-            row += [format_stat(cell.get(d) if cell else None, style) if cell else "" for d in dims]
+            row += [format_stat(cell.get(d), style) if cell else "" for d in dims]
         rows.append(row)
     return header, rows
 
