@@ -473,6 +473,19 @@ def test_dry_run_prints_the_estimate_and_sends_nothing(
     assert not run_dir.exists()
 
 
+def test_a_dry_run_of_a_hosted_model_needs_no_key(data: tuple[list[str], Benchmark], tmp_path: Path) -> None:
+    """Estimating before having a key works; the real run still stops for the missing key."""
+    flags, benchmark = data
+    model = ("--model", "openai/gpt-4o-mini", *flags)
+    dry = invoke("generate", *model, "--run-dir", str(tmp_path / "dry"), "--dry-run", "--no-progress")
+    assert dry.exit_code == 0, dry.output
+    assert table_value(dry.output, "would send") == str(3 * len(benchmark.samples))
+
+    real = invoke("generate", *model, "--run-dir", str(tmp_path / "real"), "--no-progress")
+    assert real.exit_code == 2
+    assert "OPENAI_API_KEY" in real.output
+
+
 def test_export_of_a_missing_run_fails_clearly(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["export", str(tmp_path / "none")])
     assert result.exit_code == 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Callable, Sequence
 from enum import StrEnum
 from pathlib import Path
@@ -80,7 +81,10 @@ def generate_or_exit(
     from crosseval.engine.manifest import ManifestError
     from crosseval.models.errors import ConfigError
 
-    backend = create_backend_or_exit(model.backend_config(retry), "--model")
+    backend_config = model.backend_config(retry)
+    if config.dry_run:
+        backend_config = dataclasses.replace(backend_config, key_optional=True)
+    backend = create_backend_or_exit(backend_config, "--model")
 
     async def generate_and_close() -> GenerationSummary:
         try:

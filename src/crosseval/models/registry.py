@@ -78,6 +78,8 @@ class BackendConfig:
     batch_size: int = 8
     device: str | None = None
     dtype: str | None = None
+    key_optional: bool = False
+    """Build without a real key even for hosted endpoints: for a dry run, which never sends a request."""
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -128,7 +130,9 @@ def _openai_compatible(provider: str, name: str, config: BackendConfig) -> OpenA
         )
     base_url = _resolve_base_url(provider, endpoint, config.base_url)
     # A real key is needed for the hosted endpoints: OpenAI itself (no custom URL), OpenRouter, Gemini.
-    key_required = endpoint.key_required and (provider != "openai" or base_url is None)
+    key_required = (
+        endpoint.key_required and (provider != "openai" or base_url is None) and not config.key_optional
+    )
     api_key = resolve_api_key(config.role, provider, required=key_required)
     max_request_bytes = int(config.extra.get("max_request_bytes", DEFAULT_MAX_REQUEST_BYTES))
     return OpenAICompatBackend(
