@@ -133,6 +133,13 @@ def test_csv_is_tidy_and_complete(report: dict[str, Any]) -> None:
     ]
     breakdown = {r["group"] for r in rows if r["section"] == "breakdown"}
     assert breakdown == {"country", "language", "domain", "variant"}
+    for run in report["runs"]:
+        for group in ("failed_generations", "missing_verdicts", "ignored_verdicts"):
+            row = next(
+                r for r in rows if r["run_dir"] == str(run["run_dir"]) and r["section"] == "unscored"
+                and r["group"] == group
+            )  # fmt: skip
+            assert row["n"] == str(run["unscored"][group])
 
 
 def test_rich_tables_print(report: dict[str, Any]) -> None:

@@ -313,12 +313,8 @@ def _csv_rows(report: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
         for d, statuses in unscored.get("by_dimension", {}).items():
             for status, count in statuses.items():
                 yield {**base, "section": "unscored", "group": status, "dimension": d, "n": count}
-        yield {
-            **base,
-            "section": "unscored",
-            "group": "missing_verdicts",
-            "n": unscored.get("missing_verdicts", 0),
-        }
+        for group in ("missing_verdicts", "ignored_verdicts"):
+            yield {**base, "section": "unscored", "group": group, "n": unscored.get(group, 0)}
 
 
 def render_csv(report: Mapping[str, Any]) -> str:
