@@ -36,14 +36,8 @@ from crosseval.engine.manifest import ManifestError, read_manifest
 from crosseval.engine.store import DIMENSIONS, GenerationRecord, RunStore, StoredImage, VerdictRecord
 from crosseval.metrics.observations import REPORTED_DIMENSIONS, latest_verdicts
 from crosseval.report.charts import Estimate, dumbbell_grid, grouped_bar_chart, heatmap
+from crosseval.report.tables import DIMENSION_TITLES, SUBSET_TITLES
 
-DIMENSION_LABELS: dict[str, str] = {
-    "awareness": "Awareness",
-    "education": "Education",
-    "compliance": "Compliance",
-    "helpfulness": "Helpfulness",
-}
-SUBSET_LABELS: dict[str, str] = {"casa": "CASA", "safeworld": "SafeWorld"}
 SETTING_LABELS: dict[str, str] = {"english": "English", "multilingual": "Multilingual"}
 
 _PASS_SCORE: dict[str, int] = {"awareness": 1, "education": 1, "violation": 0, "helpfulness": 1}
@@ -154,9 +148,9 @@ def render_html_report(
         "notices": [str(n) for n in report.get("notices", [])],
         "charts": _charts(report_runs),
         "manifests": [_manifest_view(r) for r in runs],
-        "subsets": [SUBSET_LABELS[s] for s in ("casa", "safeworld")],
+        "subsets": [SUBSET_TITLES[s] for s in ("casa", "safeworld")],
         "settings": [SETTING_LABELS[s] for s in ("english", "multilingual")],
-        "dimensions": [DIMENSION_LABELS[d] for d in REPORTED_DIMENSIONS],
+        "dimensions": [DIMENSION_TITLES[d] for d in REPORTED_DIMENSIONS],
         "config_json": Markup(_json_for_script(config)),
         "data_json": Markup(data_json),
         "images_json": Markup(_json_for_script(images)),
@@ -268,14 +262,14 @@ def _browser_payload(runs: Sequence[_RunContents], entries: Sequence[ModelEntry]
             rounds.sort(key=lambda r: r["round"])
     return {
         "dimensions": [
-            {"key": d, "label": DIMENSION_LABELS[_REPORTED_NAME.get(d, d)], "pass_score": _PASS_SCORE[d]}
+            {"key": d, "label": DIMENSION_TITLES[_REPORTED_NAME.get(d, d)], "pass_score": _PASS_SCORE[d]}
             for d in DIMENSIONS
         ],
         "models": [
             {"key": e.key, "label": e.label, "run": e.run_dir.name, "judge_config": e.judge_config}
             for e in entries
         ],
-        "subset_labels": SUBSET_LABELS,
+        "subset_labels": SUBSET_TITLES,
         "setting_labels": SETTING_LABELS,
         "samples": list(samples.values()),
     }
@@ -405,7 +399,7 @@ def _leaderboard(report_runs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any
                 if estimate.low is not None and estimate.high is not None
                 else ""
             )
-            title = f"{SUBSET_LABELS[subset]} · {SETTING_LABELS[setting]} · {DIMENSION_LABELS[dim]}: "
+            title = f"{SUBSET_TITLES[subset]} · {SETTING_LABELS[setting]} · {DIMENSION_TITLES[dim]}: "
             cells.append({"mean": estimate.mean, "interval": interval, "title": title + estimate.describe()})
         rows.append(
             {
@@ -477,7 +471,7 @@ def _charts(report_runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         labels,
         bars,
         title="Overall rate per dimension and model (%, 95% interval)",
-        group_labels=DIMENSION_LABELS,
+        group_labels=DIMENSION_TITLES,
     )
     heatmaps: list[dict[str, str]] = []
     for label, run in zip(labels, report_runs, strict=True):
@@ -494,7 +488,7 @@ def _charts(report_runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
             REPORTED_DIMENSIONS,
             values,
             title=f"{label}: rate per country and dimension (%)",
-            column_labels=DIMENSION_LABELS,
+            column_labels=DIMENSION_TITLES,
         )
         heatmaps.append({"label": label, "svg": Markup(svg)})
     languages: list[dict[str, str]] = []
@@ -516,7 +510,7 @@ def _charts(report_runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
             sides,
             title=f"{label}: English vs translated query, per language (%)",
             pair_labels=("English query", "Translated query"),
-            column_labels=DIMENSION_LABELS,
+            column_labels=DIMENSION_TITLES,
         )
         languages.append({"label": label, "svg": Markup(svg)})
     return {"dimensions": Markup(dimension_chart), "heatmaps": heatmaps, "languages": languages}
