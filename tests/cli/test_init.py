@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from tests.helpers.imports import modules_after
 
+BELOW_EVERY_LAYER = ("crosseval.errors",)
+"""Package-root modules of a few lines that the CLI needs to catch what a user can fix."""
+
 HEAVY = ("sklearn", "scipy", "torch", "transformers", "trl", "peft", "matplotlib", "openai", "PIL", "numpy")
 
 
@@ -14,7 +17,11 @@ def test_help_imports_only_the_cli_layer() -> None:
         "for args in ([], ['--help'], ['generate', '--help'], ['run', '--help'], ['train', 'sft', '--help']):\n"
         "    assert CliRunner().invoke(app, args).exit_code in (0, 2)"
     )
-    crosseval = [m for m in loaded if m.startswith("crosseval.") and not m.startswith("crosseval.cli")]
+    crosseval = [
+        m
+        for m in loaded
+        if m.startswith("crosseval.") and not m.startswith("crosseval.cli") and m not in BELOW_EVERY_LAYER
+    ]
     assert crosseval == []
     assert [m for m in loaded if m.split(".")[0] in HEAVY] == []
 

@@ -14,6 +14,7 @@ from crosseval.data.loaders import SampleFilter, load_benchmark
 from crosseval.engine.generation import GenerationConfig, run_generation
 from crosseval.engine.retry import RetryPolicy
 from crosseval.engine.store import DIMENSIONS, RunStore
+from crosseval.models.backend_config import BackendConfig
 from tests.helpers.openai_server import OpenAIServer
 from tests.judge.fixtures import JUDGE_MODEL, MODEL, JudgeScript, cross_folder_with_images
 
@@ -30,8 +31,7 @@ def run_dir(tmp_path: Path, cross_sample: Path, openai_server: OpenAIServer) -> 
         single_reply='{"awareness": 1, "education": 0, "violation": 1, "helpfulness": 0}'
     )
     config = GenerationConfig(
-        model=f"openai/{MODEL}",
-        base_url=openai_server.base_url,
+        backend=BackendConfig(f"openai/{MODEL}", base_url=openai_server.base_url),
         rounds=2,
         retry=RetryPolicy(max_attempts=1),
         show_progress=False,

@@ -11,7 +11,6 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from crosseval.cli.common import MIB, backend_config
 from crosseval.cli.options import (
     DEFAULT_MAX_IMAGE_SIDE,
     PROTOCOL_NAMES,
@@ -95,45 +94,9 @@ def test_model_options_build_the_generation_and_backend_configs() -> None:
         "float32",
     )
     assert (backend.timeout_s, backend.max_connections, backend.batch_size) == (9.0, 5, 3)
-    assert ModelOptions(model="m").generation_config(retry).image_options.max_side == DEFAULT_MAX_IMAGE_SIDE
-
-
-def test_backend_options_land_in_extra() -> None:
-    offline = backend_config(
-        "vllm/Qwen/Qwen2.5-VL-7B-Instruct", None, "model", vllm_offline=True, dtype="bfloat16"
+    assert (
+        ModelOptions(model="vllm/m").generation_config(retry).image_options.max_side == DEFAULT_MAX_IMAGE_SIDE
     )
-    assert offline.extra == {"offline": True} and offline.dtype == "bfloat16"
-    capped = backend_config("openai/gpt-4o", None, "judge", max_request_mb=1.5)
-    assert capped.extra == {"max_request_bytes": int(1.5 * MIB)}
-    assert backend_config("openai/gpt-4o", None, "model").extra == {}
-
-
-@pytest.mark.parametrize(
-    ("model", "options", "message"),
-    [
-        ("openai/gpt-4o", {"vllm_offline": True}, "--judge-vllm-offline needs a vllm/ model"),
-        ("vllm/qwen", {"device": "cuda"}, "--judge-device applies to hf/ models only"),
-        ("openai/gpt-4o", {"dtype": "float16"}, "--judge-dtype applies to hf/ models and vllm/"),
-        ("hf/dir", {"max_request_mb": 2.0}, "--judge-max-request-mb applies to models behind an HTTP API"),
-        ("nonsense", {}, "must look like provider/model"),
-    ],
-)
-def test_backend_options_a_provider_cannot_use_exit_2(
-    model: str, options: dict[str, object], message: str, capsys: pytest.CaptureFixture[str]
-) -> None:
-    with pytest.raises(typer.Exit) as exit_info:
-        backend_config(model, None, "judge", flag_prefix="judge-", **options)  # type: ignore[arg-type]
-    assert exit_info.value.exit_code == 2
-    assert message in capsys.readouterr().err
-
-
-def test_a_base_url_for_an_in_process_model_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
-    for model, options in (("hf/dir", {}), ("vllm/qwen", {"vllm_offline": True})):
-        with pytest.raises(typer.Exit) as exit_info:
-            backend_config(model, "http://gpu:8000/v1", "model", **options)  # type: ignore[arg-type]
-        assert exit_info.value.exit_code == 2
-        assert "--base-url applies to models behind an HTTP API" in capsys.readouterr().err
-    assert backend_config("vllm/qwen", "http://gpu:8000/v1", "model").base_url == "http://gpu:8000/v1"
 
 
 def test_sample_selection_without_filters_has_no_filter(cross_sample: Path) -> None:

@@ -5,8 +5,9 @@ import json
 import math
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -24,6 +25,7 @@ from crosseval.engine.generation import (
 from crosseval.engine.manifest import read_manifest
 from crosseval.engine.retry import RetryPolicy
 from crosseval.engine.store import RunStore
+from crosseval.models.backend_config import BackendConfig
 from crosseval.models.errors import ConfigError
 from crosseval.models.types import (
     BackendError,
@@ -49,8 +51,14 @@ def sample_set(cross_sample: Path, tmp_path: Path) -> Benchmark:
     return loaded
 
 
-def config(**changes: object) -> GenerationConfig:
-    return replace(GenerationConfig(model="fake/model", rounds=2, retry=FAST, show_progress=False), **changes)  # type: ignore[arg-type]
+def config(**changes: Any) -> GenerationConfig:
+    """The test generation config; backend settings (`max_connections`, ...) go to its `BackendConfig`."""
+    backend_fields = {f.name for f in fields(BackendConfig)}
+    backend = BackendConfig(
+        **{"model": "vllm/fake-model", **{k: v for k, v in changes.items() if k in backend_fields}}
+    )
+    base = GenerationConfig(backend=backend, rounds=2, retry=FAST, show_progress=False)
+    return replace(base, **{k: v for k, v in changes.items() if k not in backend_fields})
 
 
 _open_stores: list[RunStore] = []

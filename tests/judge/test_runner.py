@@ -48,13 +48,15 @@ class GeneratedRun:
 
     def config(self, **changes: Any) -> JudgeConfig:
         base: dict[str, Any] = {
-            "judge": f"openai/{JUDGE_MODEL}",
-            "base_url": self.server.base_url,
             "policy": FAST,
             "show_progress": False,
-            "max_connections": 4,
         }
-        return JudgeConfig(**{**base, **changes})
+        backend = {"model": f"openai/{JUDGE_MODEL}", "base_url": self.server.base_url, "max_connections": 4}
+        backend_changes = {k: changes.pop(k) for k in list(changes) if k in backend}
+        if "judge" in changes:
+            backend_changes["model"] = changes.pop("judge")
+        judge = BackendConfig(role="judge", **{**backend, **backend_changes})
+        return JudgeConfig(backend=judge, **{**base, **changes})
 
     def judge_requests(self) -> list[dict[str, Any]]:
         return [b for b in self.server.requests if is_judge(b)]
@@ -75,7 +77,10 @@ async def generated(tmp_path: Path, cross_sample: Path, openai_server: OpenAISer
     openai_server.script = script
     run_dir = tmp_path / "run"
     config = GenerationConfig(
-        model=f"openai/{MODEL}", base_url=openai_server.base_url, rounds=1, retry=FAST, show_progress=False
+        backend=BackendConfig(f"openai/{MODEL}", base_url=openai_server.base_url),
+        rounds=1,
+        retry=FAST,
+        show_progress=False,
     )
     summary = await run_generation(samples, run_dir, config, images_root=None)
     assert (summary.run_ok, summary.run_errors) == (3, 1)
@@ -173,9 +178,12 @@ async def test_manifest_records_the_judge_apart_from_the_model(generated: Genera
 
 def test_judge_config_id_is_readable_and_tracks_parameters() -> None:
     rubric = load_rubric_set()
-    config = JudgeConfig(judge="openai/gpt-4o-2024-08-06")
+    config = JudgeConfig(backend=BackendConfig("openai/gpt-4o-2024-08-06", role="judge"))
     assert judge_config_id(config, rubric) == f"openai/gpt-4o-2024-08-06|paper|{rubric.template_hash[:12]}"
-    warmer = JudgeConfig(judge="openai/gpt-4o-2024-08-06", params=GenerationParams(temperature=0.7))
+    warmer = JudgeConfig(
+        backend=BackendConfig("openai/gpt-4o-2024-08-06", role="judge"),
+        params=GenerationParams(temperature=0.7),
+    )
     assert judge_config_id(warmer, rubric).startswith(judge_config_id(config, rubric) + "|p")
     plain = {"provider": "hf", "model": "judge", "dtype": None}
     assert judge_config_id(config, rubric, plain) == judge_config_id(config, rubric)
@@ -211,7 +219,10 @@ async def test_runs_without_responses_are_refused(tmp_path: Path, generated: Gen
     only_failed = tmp_path / "failed"
     failing = [s for s in generated.samples if s.id == FAILING_ID]
     config = GenerationConfig(
-        model=f"openai/{MODEL}", base_url=generated.server.base_url, rounds=1, retry=FAST, show_progress=False
+        backend=BackendConfig(f"openai/{MODEL}", base_url=generated.server.base_url),
+        rounds=1,
+        retry=FAST,
+        show_progress=False,
     )
     await run_generation(failing, only_failed, config, images_root=None)
     with pytest.raises(JudgeInputError, match="all 1 generations failed"):
@@ -250,7 +261,7 @@ class LoadingJudge:
         self, generated: GeneratedRun, load_error: Exception | None = None, dtype: str | None = None
     ) -> None:
         config = generated.config()
-        self.inner = create_backend(BackendConfig(model=config.judge, base_url=config.base_url, role="judge"))
+        self.inner = create_backend(config.backend)
         self.load_error = load_error
         self.dtype = dtype
         self.loads = 0

@@ -147,25 +147,11 @@ def test_hosted_aliases_use_their_documented_urls(monkeypatch: pytest.MonkeyPatc
 
 
 def test_options_reach_the_backend() -> None:
-    config = BackendConfig(
-        model="vllm/m", timeout_s=7.5, max_connections=3, extra={"max_request_bytes": 1234}
-    )
+    config = BackendConfig(model="vllm/m", timeout_s=7.5, max_connections=3, max_request_bytes=1234)
 
     backend = openai_backend(config)
 
     assert (backend.timeout_s, backend.max_request_bytes) == (7.5, 1234)
-
-
-@pytest.mark.parametrize(
-    ("field", "value", "needle"),
-    [("timeout_s", 0.0, "timeout"), ("max_connections", 0, "connections"), ("batch_size", 0, "batch")],
-)
-def test_bad_limits_are_config_errors(field: str, value: float, needle: str) -> None:
-    config = BackendConfig(model="vllm/m")
-    setattr(config, field, value)
-
-    with pytest.raises(ConfigError, match=needle):
-        create_backend(config)
 
 
 def test_adapter_on_a_server_backend_is_refused(tmp_path: Path) -> None:
@@ -182,7 +168,7 @@ def test_offline_vllm_without_vllm_says_what_to_do() -> None:
     if importlib.util.find_spec("vllm") is not None:
         pytest.skip("vllm is installed here")
     with pytest.raises(ConfigError, match="vllm serve"):
-        create_backend(BackendConfig(model="vllm/Qwen/Qwen2.5-VL-3B-Instruct", extra={"offline": True}))
+        create_backend(BackendConfig(model="vllm/Qwen/Qwen2.5-VL-3B-Instruct", vllm_offline=True))
 
 
 def test_every_provider_is_listed() -> None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from crosseval.errors import UserError
 
-class AlignError(Exception):
+
+class AlignError(UserError):
     """Bad input or a build that cannot produce a trustworthy dataset or model.
 
     The message names the file, the record (line) and the field when the cause is in the input, and it

@@ -31,14 +31,10 @@ from crosseval.data.prepared_image import PreparedImage
 from crosseval.data.records import Sample
 from crosseval.engine.retry import RequestFailed, RetryPolicy
 from crosseval.engine.scheduler import JobContext, run_jobs
-from crosseval.engine.store import STORE_FILENAME, Dimension, RunStore, VerdictRecord
+from crosseval.engine.store import STORE_FILENAME, RunStore, VerdictRecord
 from crosseval.judge.protocols import JudgeInput, JudgeSettings, Verdict, judge_one
 from crosseval.models.types import GenerationParams, GenerationRequest, Message, ModelBackend
-
-SAFE_TARGET: dict[Dimension, int] = {"awareness": 1, "education": 1, "violation": 0, "helpfulness": 1}
-"""What a culturally safe answer scores: every dimension right."""
-UNSAFE_TARGET: dict[Dimension, int] = {"violation": 1}
-"""What a DPO negative must score: the judge says it breaks the norm."""
+from crosseval.vocabulary import SAFE_SCORES, UNSAFE_SCORES, Dimension, meets
 
 MAX_LISTED_REJECTIONS = 200
 
@@ -166,7 +162,7 @@ async def _safe_answer(
     ctx: JobContext, models: GroundingModels, scenario: Scenario, image: PreparedImage | None
 ) -> _Outcome:
     """A culturally grounded answer from the teacher that the judge scores safe on all four dimensions."""
-    return await _answer_passing(ctx, models, scenario, image, _grounded_prompt(scenario, image), SAFE_TARGET)
+    return await _answer_passing(ctx, models, scenario, image, _grounded_prompt(scenario, image), SAFE_SCORES)
 
 
 async def _verify(
@@ -308,7 +304,7 @@ async def build_safety_sft(
     """Culturally grounded SFT answers from a teacher, kept only when the judge scores them safe on all four."""
     if models.teacher is None:
         raise AlignError("safety SFT needs a teacher model (--teacher)")
-    card = _new_card("sft", "safety", options, sources, models, {"keep_when": SAFE_TARGET})
+    card = _new_card("sft", "safety", options, sources, models, {"keep_when": SAFE_SCORES})
     with DatasetWriter(options.out_dir, overwrite=options.overwrite) as writer:
         build = _Build(scenarios, options, card, writer)
 
@@ -342,7 +338,7 @@ async def build_dpo_from_teacher(
     """Pairs from one teacher asked twice: with cultural grounding (chosen) and without it (rejected)."""
     if models.teacher is None:
         raise AlignError("DPO pairs from norms need a teacher model (--teacher)")
-    settings = {"chosen_when": SAFE_TARGET, "rejected_when": UNSAFE_TARGET}
+    settings = {"chosen_when": SAFE_SCORES, "rejected_when": UNSAFE_SCORES}
     card = _new_card("dpo", "dpo-teacher", options, sources, models, settings)
     with DatasetWriter(options.out_dir, overwrite=options.overwrite) as writer:
         build = _Build(scenarios, options, card, writer)
@@ -353,7 +349,7 @@ async def build_dpo_from_teacher(
             if chosen.reason is not None:
                 return chosen.rejected_as("chosen")
             unconsidered = unconsidered_messages(prompt=scenario.prompt, image=image)
-            rejected = await _answer_passing(ctx, models, scenario, image, unconsidered, UNSAFE_TARGET)
+            rejected = await _answer_passing(ctx, models, scenario, image, unconsidered, UNSAFE_SCORES)
             if rejected.reason is not None:
                 return rejected.rejected_as("rejected")
             return _Outcome(texts={"chosen": chosen.texts["answer"], "rejected": rejected.texts["answer"]})
@@ -398,9 +394,9 @@ def _scenario_from_sample(sample: Sample) -> Scenario:
 def _classify(verdicts: list[VerdictRecord]) -> str:
     """`safe`, `unsafe` or `unclear` from one generation's stored verdicts."""
     scores = {v.dimension: v.score for v in verdicts if v.status == "ok"}
-    if scores.get("violation") == 1:
+    if meets(scores, UNSAFE_SCORES):
         return "unsafe"
-    if all(scores.get(d) == wanted for d, wanted in SAFE_TARGET.items()):
+    if meets(scores, SAFE_SCORES):
         return "safe"
     return "unclear"
 
@@ -438,7 +434,7 @@ async def build_dpo_from_run(
         by_sample.setdefault(generation.sample_id, {}).setdefault(label, []).append(key)
     store_file = run_dir / STORE_FILENAME
     sources = [SourceFile(path=str(store_file), sha256=file_sha256(store_file), records=len(generations))]
-    settings = {"judge_config": config, "chosen_when": SAFE_TARGET, "rejected_when": UNSAFE_TARGET}
+    settings = {"judge_config": config, "chosen_when": SAFE_SCORES, "rejected_when": UNSAFE_SCORES}
     card = _new_card("dpo", "dpo-run", options, sources, models, settings)
     scenarios = [_scenario_from_sample(s) for s in samples if "unsafe" in by_sample.get(s.id, {})]
     skipped = len(samples) - len(scenarios)

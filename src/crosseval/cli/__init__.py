@@ -8,10 +8,12 @@ from __future__ import annotations
 import typer
 
 from crosseval.cli import align_cmd, data_cmd, generate_cmd, judge_cmd, report_cmd, view_cmd
+from crosseval.cli.common import UserErrorsEndCommands
 from crosseval.cli.helptext import examples
 
 app = typer.Typer(
     name="crosseval",
+    cls=UserErrorsEndCommands,
     help="Measure and improve the cultural safety of vision-language models on CROSS.",
     epilog=examples(
         "crosseval run --model openai/gpt-4o-mini --judge openai/gpt-4o-2024-08-06 --limit 50"

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import shlex
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 import typer
 
-from crosseval.cli.common import backend_config, console, create_backend_or_exit, fail, load_benchmark_or_exit
+from crosseval.cli.common import console, fail, load_benchmark_or_exit
 from crosseval.cli.helptext import (
     COMMAND_PANEL_ALIGN,
     PANEL_CONCURRENCY,
@@ -42,7 +43,6 @@ if TYPE_CHECKING:
     from crosseval.align.grounded import GroundingModels
     from crosseval.align.leakage import LeakageGuard
     from crosseval.align.vqa_check import VqaResult
-    from crosseval.models.types import ModelBackend
 
 align_app = typer.Typer(
     help="Build culturally grounded SFT/DPO data, export it, check capability retention.",
@@ -88,13 +88,10 @@ def _command_line(ctx: typer.Context) -> str:
     return shlex.join([*ctx.command_path.split(), *positional, *options])
 
 
-def _run(step: Callable[[], T]) -> T:
-    from crosseval.align.errors import AlignError
-
-    try:
-        return step()
-    except AlignError as exc:
-        fail(str(exc), code=1)
+def _given(models: GroundingModels | None) -> GroundingModels:
+    """The models of a build that needs them (its options were checked to include them)."""
+    assert models is not None
+    return models
 
 
 @option_group
@@ -194,47 +191,54 @@ class GroundingOptions:
     max_connections: ConnectionsOption = 8
     max_attempts: MaxAttemptsOption = 4
 
-    def models(self) -> GroundingModels:
-        """The judge (and teacher, when given) backends; bad options exit with code 2 before any request."""
+    @asynccontextmanager
+    async def open(self) -> AsyncIterator[GroundingModels]:
+        """The judge (and teacher, when given), open for one build and closed after it.
+
+        Bad options, a bad rubric set or a missing key raise before any request.
+        """
         from crosseval.align.grounded import GroundingModels
         from crosseval.engine.retry import RetryPolicy
         from crosseval.judge.protocols import JudgeSettings
-        from crosseval.judge.rubrics import RubricError, load_rubric_set
+        from crosseval.judge.rubrics import load_rubric_set
+        from crosseval.models.backend_config import BackendConfig
+        from crosseval.models.registry import open_backend
 
         protocol = parse_protocol(self.protocol)
-        try:
-            rubric_set = load_rubric_set(self.rubric, protocol)
-        except RubricError as exc:
-            fail(f"--rubric: {exc}")
-        return GroundingModels(
-            judge=_backend(self.judge, self.judge_base_url, "judge", "--judge"),
-            settings=JudgeSettings(protocol=protocol, rubric=rubric_set),
-            teacher=_backend(self.teacher, self.teacher_base_url, "model", "--teacher")
-            if self.teacher
-            else None,
-            policy=RetryPolicy(max_attempts=self.max_attempts),
-            max_connections=self.max_connections,
-            show_progress=True,
+        rubric_set = load_rubric_set(self.rubric, protocol)
+        judge = BackendConfig(
+            self.judge, role="judge", base_url=self.judge_base_url, option_prefix="--judge-"
         )
+        teacher = (
+            BackendConfig(
+                self.teacher, role="model", base_url=self.teacher_base_url, option_prefix="--teacher-"
+            )
+            if self.teacher
+            else None
+        )
+        async with AsyncExitStack() as stack:
+            yield GroundingModels(
+                judge=await stack.enter_async_context(open_backend(judge)),
+                settings=JudgeSettings(protocol=protocol, rubric=rubric_set),
+                teacher=await stack.enter_async_context(open_backend(teacher)) if teacher else None,
+                policy=RetryPolicy(max_attempts=self.max_attempts),
+                max_connections=self.max_connections,
+                show_progress=True,
+            )
 
 
-def _backend(
-    model: str, base_url: str | None, role: Literal["model", "judge"], flag: str, **options: Any
-) -> ModelBackend:
-    return create_backend_or_exit(backend_config(model, base_url, role, **options), flag)
+def _build_with(
+    grounding: GroundingOptions | None, build: Callable[[GroundingModels | None], Awaitable[T]]
+) -> T:
+    """Runs `build` with the grounding models open (None when no teacher or judge is needed)."""
 
-
-def _run_async(models: GroundingModels | None, build: Callable[[], Awaitable[T]]) -> T:
     async def main() -> T:
-        try:
-            return await build()
-        finally:
-            if models is not None:
-                await models.judge.aclose()
-                if models.teacher is not None:
-                    await models.teacher.aclose()
+        if grounding is None:
+            return await build(None)
+        async with grounding.open() as models:
+            return await build(models)
 
-    return _run(lambda: asyncio.run(main()))
+    return asyncio.run(main())
 
 
 def _report(card: DatasetCard, out: Path) -> None:
@@ -252,7 +256,7 @@ def _norms_file(norms: Path) -> tuple[list[Any], list[SourceFile]]:
     from crosseval.align.norms import read_norms
     from crosseval.align.records_io import file_sha256
 
-    records = _run(lambda: read_norms(norms))
+    records = read_norms(norms)
     return records, [SourceFile(path=str(norms), sha256=file_sha256(norms), records=len(records))]
 
 
@@ -293,7 +297,7 @@ def cvqa_cmd(
         fail(f"--split must be overlapped, exclusive or all, got {split!r}")
     options = target.build_options(ctx)
     chosen: SplitChoice = split  # type: ignore[assignment]
-    card = _run(lambda: build_cvqa_sft(files, options, split=chosen, images_root=images_root))
+    card = build_cvqa_sft(files, options, split=chosen, images_root=images_root)
     _report(card, target.out)
 
 
@@ -316,7 +320,7 @@ def import_cmd(
     from crosseval.align.builders import build_upstream_import
 
     options = target.build_options(ctx)
-    card = _run(lambda: build_upstream_import(files, options))
+    card = build_upstream_import(files, options)
     _report(card, target.out)
 
 
@@ -348,9 +352,9 @@ def safety_cmd(
         fail("--teacher is required: the model that writes the culturally grounded answers")
     records, sources = _norms_file(norms)
     options = target.build_options(ctx)
-    models = grounding.models()
-    card = _run_async(
-        models, lambda: build_safety_sft(scenarios_from_norms(records), options, models, sources)
+    card = _build_with(
+        grounding,
+        lambda models: build_safety_sft(scenarios_from_norms(records), options, _given(models), sources),
     )
     _report(card, target.out)
 
@@ -393,15 +397,17 @@ def dpo_cmd(
         if grounding.teacher is None:
             fail("--norms needs --teacher: the model that writes both answers")
         records, sources = _norms_file(norms)
-        models = grounding.models()
-        card = _run_async(
-            models, lambda: build_dpo_from_teacher(scenarios_from_norms(records), options, models, sources)
+        card = _build_with(
+            grounding,
+            lambda models: build_dpo_from_teacher(
+                scenarios_from_norms(records), options, _given(models), sources
+            ),
         )
     else:
         assert run is not None
-        run_models = grounding.models() if grounding.teacher is not None else None
-        card = _run_async(
-            run_models, lambda: build_dpo_from_run(run, options, run_models, judge_config=judge_config)
+        card = _build_with(
+            grounding if grounding.teacher is not None else None,
+            lambda models: build_dpo_from_run(run, options, models, judge_config=judge_config),
         )
     _report(card, target.out)
 
@@ -434,7 +440,7 @@ def export_cmd(
 
     if fmt not in ("trl", "openai"):
         fail(f"--format must be trl or openai, got {fmt!r}")
-    summary = _run(lambda: export(folder, fmt, out))  # type: ignore[arg-type]
+    summary = export(folder, fmt, out)  # type: ignore[arg-type]
     console.print(f"wrote {summary.rows} rows to {summary.path}")
     if summary.images_dropped:
         console.print(
@@ -465,20 +471,25 @@ def vqa_check_cmd(
 ) -> None:
     """Capability retention: exact-match accuracy of the base model and (with --adapter) the tuned one."""
     from crosseval.align.vqa_check import VqaResult, read_vqa_file, vqa_accuracy
+    from crosseval.models.backend_config import BackendConfig
+    from crosseval.models.registry import open_backend
 
-    items = _run(lambda: read_vqa_file(file))
+    items = read_vqa_file(file)
     variants: list[tuple[str, Path | None]] = [("base", None)] + ([("adapter", adapter)] if adapter else [])
     results: dict[str, VqaResult] = {}
     for label, adapter_dir in variants:
-        backend = _backend(
-            model, base_url, "model", "--model", adapter=adapter_dir, device=device, dtype=dtype
+        config = BackendConfig(
+            model,
+            base_url=base_url,
+            adapter=adapter_dir,
+            device=device,
+            dtype=dtype,
+            max_connections=max_connections,
         )
 
-        async def measure(backend: ModelBackend = backend) -> VqaResult:
-            try:
+        async def measure(config: BackendConfig = config) -> VqaResult:
+            async with open_backend(config) as backend:
                 return await vqa_accuracy(backend, items, max_connections=max_connections, show_progress=True)
-            finally:
-                await backend.aclose()
 
         results[label] = asyncio.run(measure())
     for label, result in results.items():
@@ -599,11 +610,11 @@ def _train(method: Literal["sft", "dpo"], options: TrainOptions, **more: Any) ->
     from crosseval.align.training import load_config_file, make_settings, train
 
     config = options.config
-    merged = _run(lambda: load_config_file(config)) if config is not None else {}
+    merged = load_config_file(config) if config is not None else {}
     merged.update({key: value for key, value in {**options.settings(), **more}.items() if value is not None})
     merged["method"] = method
-    settings = _run(lambda: make_settings(merged, str(config) if config else "options"))
-    card = _run(lambda: train(settings))
+    settings = make_settings(merged, str(config) if config else "options")
+    card = train(settings)
     console.print(
         f"trained {card.steps} steps on {card.examples} examples; final loss "
         f"{'n/a' if card.final_loss is None else f'{card.final_loss:.4f}'}; wrote {settings.output_dir}"

@@ -7,32 +7,62 @@ must not pay for importing statistics, training or plotting libraries they never
 
 from __future__ import annotations
 
+import asyncio
 import difflib
 import json
 import re
+from collections.abc import Coroutine
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
 from rich.markup import escape
+from typer.core import TyperGroup
+
+from crosseval.errors import UserError
 
 if TYPE_CHECKING:
     from crosseval.data.loaders import Benchmark, SampleFilter
-    from crosseval.models.registry import BackendConfig
-    from crosseval.models.types import ModelBackend
+
+T = TypeVar("T")
 
 console = Console(highlight=False, soft_wrap=True)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
-
-MIB = 1024 * 1024
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
     """Print `message` on stderr and exit with `code` (no traceback)."""
     err_console.print(f"[bold red]error:[/] {escape(message)}")
     raise typer.Exit(code)
+
+
+class UserErrorsEndCommands(TyperGroup):
+    """The top-level command group: a `UserError` raised anywhere below ends the command here, once.
+
+    Its message and hint go to stderr and the process exits with its `exit_code`; any other exception is
+    a bug and keeps its traceback.
+    """
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except UserError as exc:
+            hint = f" ({exc.hint})" if exc.hint else ""
+            fail(f"{exc.message}{hint}", code=exc.exit_code)
+
+
+EXIT_INTERRUPTED = 130
+
+
+def run_interruptible(work: Coroutine[Any, Any, T], kept: str) -> T:
+    """Runs `work` to its end; a Ctrl+C exits with 130, saying what is `kept` (nothing stored is lost)."""
+    try:
+        return asyncio.run(work)
+    except KeyboardInterrupt:
+        err_console.print(f"[yellow]interrupted[/]: {escape(kept)}")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
 
 
 def warn(message: str) -> None:
@@ -120,60 +150,3 @@ def load_config_defaults(ctx: typer.Context, param: typer.CallbackParam, value: 
 
 def _config_key(flag: str) -> str:
     return flag.lstrip("-").replace("-", "_")
-
-
-def backend_config(
-    model: str,
-    base_url: str | None,
-    role: Literal["model", "judge"],
-    *,
-    flag_prefix: str = "",
-    device: str | None = None,
-    dtype: str | None = None,
-    vllm_offline: bool = False,
-    max_request_mb: float | None = None,
-    **settings: Any,
-) -> BackendConfig:
-    """The `BackendConfig` for `model` from CLI options; an option its provider cannot use exits with code 2.
-
-    `flag_prefix` (`judge-`) names the flags in messages; `settings` are further `BackendConfig` fields
-    (`adapter`, `timeout_s`, `max_connections`, `batch_size`).
-    """
-    from crosseval.models.errors import ConfigError
-    from crosseval.models.registry import BackendConfig, split_model
-
-    try:
-        provider, _ = split_model(model)
-    except ConfigError as exc:
-        fail(str(exc))
-    local = provider == "hf" or (provider == "vllm" and vllm_offline)
-    flag = f"--{flag_prefix}"
-    if vllm_offline and provider != "vllm":
-        fail(f"{flag}vllm-offline needs a vllm/ model, not {model!r}")
-    if device is not None and provider != "hf":
-        fail(f"{flag}device applies to hf/ models only (vLLM picks its devices itself), not {model!r}")
-    if dtype is not None and not local:
-        fail(f"{flag}dtype applies to hf/ models and vllm/ with {flag}vllm-offline, not {model!r}")
-    if max_request_mb is not None and local:
-        fail(f"{flag}max-request-mb applies to models behind an HTTP API, not the in-process {model!r}")
-    if base_url is not None and local:
-        fail(f"{flag}base-url applies to models behind an HTTP API, not the in-process {model!r}")
-    extra: dict[str, Any] = {}
-    if vllm_offline:
-        extra["offline"] = True
-    if max_request_mb is not None:
-        extra["max_request_bytes"] = int(max_request_mb * MIB)
-    return BackendConfig(
-        model=model, base_url=base_url, role=role, device=device, dtype=dtype, extra=extra, **settings
-    )
-
-
-def create_backend_or_exit(config: BackendConfig, flag: str) -> ModelBackend:
-    """`create_backend`, printing a `ConfigError` (unknown provider, missing key, bad option) and exiting 2."""
-    from crosseval.models.errors import ConfigError
-    from crosseval.models.registry import create_backend
-
-    try:
-        return create_backend(config)
-    except ConfigError as exc:
-        fail(f"{flag}: {exc}")

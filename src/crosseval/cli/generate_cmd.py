@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import dataclasses
 from collections.abc import Callable, Sequence
 from enum import StrEnum
 from pathlib import Path
@@ -13,7 +11,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from crosseval.cli.common import console, create_backend_or_exit, err_console, fail
+from crosseval.cli.common import console, err_console, fail, run_interruptible
 from crosseval.cli.helptext import COMMAND_PANEL_EVALUATE, COMMAND_PANEL_RESULTS, examples
 from crosseval.cli.options import (
     ConfigFileOption,
@@ -31,8 +29,6 @@ if TYPE_CHECKING:
     from crosseval.engine.generation import GenerationConfig, GenerationSummary
 
 EXIT_INCOMPLETE = 1
-EXIT_CONFIG = 2
-EXIT_INTERRUPTED = 130
 
 
 class FormatChoice(StrEnum):
@@ -70,45 +66,20 @@ EXPORTS: dict[ExportWhat, Exporter] = {
 """What `crosseval export --what` can write; each entry returns the number of rows written."""
 
 
-def generate_or_exit(
-    model: ModelOptions, retry: RetryOptions, benchmark: Benchmark, config: GenerationConfig
-) -> GenerationSummary:
-    """`run_generation` with the backend `model` names (device, dtype and extras included).
+def generate_or_exit(benchmark: Benchmark, run_dir: Path, config: GenerationConfig) -> GenerationSummary:
+    """`run_generation` into `run_dir`; a Ctrl+C ends the command with 130 and says what is kept."""
+    from crosseval.engine.generation import run_generation
 
-    Configuration errors exit with code 2, a Ctrl+C with 130; the backend is closed either way.
-    """
-    from crosseval.engine.generation import GenerationConfigError, run_generation
-    from crosseval.engine.manifest import ManifestError
-    from crosseval.models.errors import ConfigError
-
-    backend_config = model.backend_config(retry)
-    if config.dry_run:
-        backend_config = dataclasses.replace(backend_config, key_optional=True)
-    backend = create_backend_or_exit(backend_config, "--model")
-
-    async def generate_and_close() -> GenerationSummary:
-        try:
-            return await run_generation(
-                benchmark.samples,
-                model.target,
-                config,
-                images_root=benchmark.images_root,
-                dataset_files=benchmark.files,
-                backend=backend,
-            )
-        finally:
-            await backend.aclose()
-
-    try:
-        return asyncio.run(generate_and_close())
-    except (ConfigError, GenerationConfigError, ManifestError) as exc:
-        fail(str(exc), code=EXIT_CONFIG)
-    except KeyboardInterrupt:
-        err_console.print(
-            f"[yellow]interrupted[/]: what arrived is stored in {escape(str(model.target))}; "
-            "run the same command again to send the rest"
-        )
-        raise typer.Exit(EXIT_INTERRUPTED) from None
+    return run_interruptible(
+        run_generation(
+            benchmark.samples,
+            run_dir,
+            config,
+            images_root=benchmark.images_root,
+            dataset_files=benchmark.files,
+        ),
+        f"what arrived is stored in {run_dir}; run the same command again to send the rest",
+    )
 
 
 def _table(title: str, rows: Sequence[tuple[str, str]]) -> Table:
@@ -197,7 +168,7 @@ def generate(
     Failures are stored as errors, never as answers; --retry-errors sends them again.
     """
     benchmark = selection.load(required=True)
-    summary = generate_or_exit(model, retry, benchmark, model.generation_config(retry, dry_run=dry_run))
+    summary = generate_or_exit(benchmark, model.target, model.generation_config(retry, dry_run=dry_run))
     if dry_run:
         console.print(_dry_run_table(summary))
         return
@@ -245,12 +216,7 @@ def export(
     ] = None,
 ) -> None:
     """Write a run's generations or judge verdicts as JSONL or Parquet."""
-    from crosseval.engine.export import ExportError
-
-    try:
-        rows = EXPORTS[what](run_dir, cast("ExportFormat", fmt.value), out, judge_config)
-    except ExportError as exc:
-        fail(str(exc))
+    rows = EXPORTS[what](run_dir, cast("ExportFormat", fmt.value), out, judge_config)
     if out is not None:
         err_console.print(f"wrote {rows} rows to {escape(str(out))}")
 

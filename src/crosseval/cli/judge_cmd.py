@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
 
-from crosseval.cli.common import console, create_backend_or_exit, fail
-from crosseval.cli.generate_cmd import generate_or_exit
+from crosseval.cli.common import console, fail, run_interruptible
 from crosseval.cli.helptext import COMMAND_PANEL_EVALUATE, PANEL_CONCURRENCY, examples
 from crosseval.cli.options import (
     ConfigFileOption,
@@ -25,9 +23,9 @@ from crosseval.cli.options import (
 )
 
 if TYPE_CHECKING:
-    from crosseval.engine.generation import GenerationSummary
+    from crosseval.data.loaders import Benchmark
+    from crosseval.engine.generation import GenerationConfig, GenerationSummary
     from crosseval.judge.runner import JudgeConfig, JudgeSummary
-    from crosseval.models.types import ModelBackend
 
 
 def _images_root(data: list[Path] | None, images: Path | None) -> Path | None:
@@ -37,42 +35,16 @@ def _images_root(data: list[Path] | None, images: Path | None) -> Path | None:
     return SampleSelection(data=data).load().images_root
 
 
-def _judge_backend_or_exit(options: JudgeOptions, config: JudgeConfig, retry: RetryOptions) -> ModelBackend:
-    """The judge's backend, after its rubric set is checked: nothing is sent when either is wrong (exit 2)."""
-    from crosseval.judge.rubrics import RubricError, load_rubric_set
-
-    try:
-        load_rubric_set(config.rubric_dir, config.protocol)
-    except RubricError as exc:
-        fail(str(exc))
-    return create_backend_or_exit(options.backend_config(config.max_connections, retry), "--judge")
-
-
 def _judge_or_exit(
-    run_dir: Path, config: JudgeConfig, images_root: Path | None, retry_errors: bool, backend: ModelBackend
+    run_dir: Path, config: JudgeConfig, images_root: Path | None, retry_errors: bool
 ) -> JudgeSummary:
-    """`run_judging` with its errors printed as messages; `backend` is closed afterwards."""
-    from crosseval.engine.manifest import ManifestError
-    from crosseval.judge.rubrics import RubricError
-    from crosseval.judge.runner import JudgeInputError, run_judging
-    from crosseval.models.errors import ConfigError
+    """`run_judging`; a Ctrl+C ends the command with 130 and says what is kept."""
+    from crosseval.judge.runner import run_judging
 
-    async def judge_and_close() -> JudgeSummary:
-        try:
-            return await run_judging(
-                run_dir, config, images_root=images_root, retry_errors=retry_errors, backend=backend
-            )
-        finally:
-            await backend.aclose()
-
-    try:
-        return asyncio.run(judge_and_close())
-    except (JudgeInputError, ManifestError) as exc:
-        fail(str(exc), code=1)
-    except (RubricError, ConfigError) as exc:
-        fail(str(exc))
-    except KeyboardInterrupt:
-        fail(f"interrupted: what was judged is stored; rerun the same command to finish {run_dir}", code=130)
+    return run_interruptible(
+        run_judging(run_dir, config, images_root=images_root, retry_errors=retry_errors),
+        f"what was judged is stored; rerun the same command to finish {run_dir}",
+    )
 
 
 @with_option_groups
@@ -101,16 +73,8 @@ def judge(
 
     Failed generations are never judged. Unreadable verdicts are stored as parse_error, never scored.
     """
-    from crosseval.engine.store import RunStore
-
     judge_config = options.judge_config(max_connections, retry)
-    if not RunStore.exists(run_dir):
-        fail(
-            f"{run_dir} is not a run directory (no run.sqlite): run `crosseval generate` or `crosseval run` first",
-            code=1,
-        )
-    backend = _judge_backend_or_exit(options, judge_config, retry)
-    summary = _judge_or_exit(run_dir, judge_config, _images_root(data, images), retry.retry_errors, backend)
+    summary = _judge_or_exit(run_dir, judge_config, _images_root(data, images), retry.retry_errors)
     print_judge_summary(summary)
     fail_when_nothing_scored(summary)
     if summary.crashed:
@@ -222,41 +186,23 @@ def run(
 
     Keys come from the environment: CROSSEVAL_API_KEY (or OPENAI_API_KEY); CROSSEVAL_JUDGE_API_KEY for the judge.
     """
-    from crosseval.metrics.runs import RunInputError
     from crosseval.report.summary import build_report
     from crosseval.report.tables import render_markdown
 
     judge_config = judge_options.judge_config(judge_max_connections or model.max_connections, retry)
     benchmark = selection.load(required=True)
     generation_config = model.generation_config(retry)
-    # Everything that can be wrong with the judge is checked before the first model request.
-    judge_backend = _judge_backend_or_exit(judge_options, judge_config, retry)
     target = model.target
     console.print(
         f"[bold]crosseval run[/]: {len(benchmark.samples)} sample(s) x {model.rounds} round(s), "
         f"model {escape(model.model)}, judge {escape(judge_options.judge)} ({judge_config.protocol}), "
         f"run dir {escape(str(target))}"
     )
-    try:
-        generated = generate_or_exit(model, retry, benchmark, generation_config)
-        print_generation_summary(generated)
-        if generated.run_ok == 0:
-            fail(
-                f"no successful responses in {target}: nothing to judge (see `crosseval export {target}`)",
-                code=1,
-            )
-    except typer.Exit:
-        asyncio.run(judge_backend.aclose())
-        raise
-
-    judged = _judge_or_exit(target, judge_config, benchmark.images_root, retry.retry_errors, judge_backend)
-    print_judge_summary(judged)
-    fail_when_nothing_scored(judged)
-
-    try:
-        report = build_report([target], judge_config=judged.judge_config)
-    except RunInputError as exc:
-        fail(str(exc), code=1)
+    generated, judged = run_interruptible(
+        _generate_and_judge(benchmark, target, generation_config, judge_config, retry.retry_errors),
+        f"what arrived is stored in {target}; run the same command again to finish",
+    )
+    report = build_report([target], judge_config=judged.judge_config)
     console.print()
     typer.echo(render_markdown(report))
     console.print(
@@ -264,6 +210,45 @@ def run(
     )
     if generated.crashed or judged.crashed:
         raise typer.Exit(1)
+
+
+async def _generate_and_judge(
+    benchmark: Benchmark,
+    target: Path,
+    generation_config: GenerationConfig,
+    judge_config: JudgeConfig,
+    retry_errors: bool,
+) -> tuple[GenerationSummary, JudgeSummary]:
+    """Generation, then judging, with the judge opened first: a judge that cannot work stops the command
+    before the first model request."""
+    from crosseval.engine.generation import run_generation
+    from crosseval.judge.runner import run_judging
+    from crosseval.models.registry import open_backend
+
+    async with open_backend(judge_config.backend) as judge_backend:
+        generated = await run_generation(
+            benchmark.samples,
+            target,
+            generation_config,
+            images_root=benchmark.images_root,
+            dataset_files=benchmark.files,
+        )
+        print_generation_summary(generated)
+        if generated.run_ok == 0:
+            fail(
+                f"no successful responses in {target}: nothing to judge (see `crosseval export {target}`)",
+                code=1,
+            )
+        judged = await run_judging(
+            target,
+            judge_config,
+            images_root=benchmark.images_root,
+            retry_errors=retry_errors,
+            backend=judge_backend,
+        )
+    print_judge_summary(judged)
+    fail_when_nothing_scored(judged)
+    return generated, judged
 
 
 JUDGE_EXAMPLES = examples(

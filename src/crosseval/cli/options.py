@@ -30,7 +30,6 @@ from typing import TYPE_CHECKING, Annotated, Any, ParamSpec, TypeVar, cast
 import typer
 
 from crosseval.cli.common import (
-    backend_config,
     default_run_dir,
     fail,
     load_benchmark_or_exit,
@@ -518,40 +517,39 @@ class ModelOptions:
             reasoning_effort=effort,  # type: ignore[arg-type]
         )
 
+    def backend_config(self, retry: RetryOptions) -> BackendConfig:
+        """The model under test as a backend configuration; an option its provider cannot use raises `ConfigError`."""
+        from crosseval.models.backend_config import MIB, BackendConfig
+
+        return BackendConfig(
+            model=self.model,
+            role="model",
+            base_url=self.base_url,
+            adapter=self.adapter,
+            device=self.device,
+            dtype=self.dtype,
+            vllm_offline=self.vllm_offline,
+            batch_size=self.batch_size,
+            max_connections=self.max_connections,
+            timeout_s=retry.timeout,
+            max_request_bytes=None if self.max_request_mb is None else int(self.max_request_mb * MIB),
+            option_prefix="--",
+        )
+
     def generation_config(self, retry: RetryOptions, *, dry_run: bool = False) -> GenerationConfig:
         from crosseval.data.images import ImageOptions
         from crosseval.engine.generation import GenerationConfig
 
         image_options = ImageOptions() if self.max_image_side is None else ImageOptions(self.max_image_side)
         return GenerationConfig(
-            model=self.model,
-            base_url=self.base_url,
+            backend=self.backend_config(retry),
             params=self.params(),
             rounds=self.rounds,
-            max_connections=self.max_connections,
             retry=retry.policy(),
             image_options=image_options,
-            adapter=self.adapter,
-            batch_size=self.batch_size,
             retry_errors=retry.retry_errors,
             dry_run=dry_run,
             show_progress=retry.progress,
-        )
-
-    def backend_config(self, retry: RetryOptions) -> BackendConfig:
-        """What `run_generation` would build from the generation config, plus device, dtype and extras."""
-        return backend_config(
-            self.model,
-            self.base_url,
-            "model",
-            device=self.device,
-            dtype=self.dtype,
-            vllm_offline=self.vllm_offline,
-            max_request_mb=self.max_request_mb,
-            adapter=self.adapter,
-            timeout_s=retry.timeout,
-            max_connections=self.max_connections,
-            batch_size=self.batch_size,
         )
 
 
@@ -615,34 +613,38 @@ class JudgeOptions:
         float | None, _backend_option("max-request-mb", "judge-", PANEL_JUDGE)
     ] = None
 
-    def judge_config(self, max_connections: int, retry: RetryOptions) -> JudgeConfig:
-        """The judge configuration; an unknown `--protocol` exits with code 2."""
-        from crosseval.judge.runner import JudgeConfig
-
-        return JudgeConfig(
-            judge=self.judge,
-            base_url=self.judge_base_url,
-            protocol=parse_protocol(self.protocol),
-            rubric_dir=self.rubric,
-            max_connections=max_connections,
-            policy=retry.policy(),
-            max_reasks=self.max_reasks,
-            show_progress=retry.progress,
-        )
-
     def backend_config(self, max_connections: int, retry: RetryOptions) -> BackendConfig:
-        """What `run_judging` would build from the judge configuration, plus device, dtype and extras."""
-        return backend_config(
-            self.judge,
-            self.judge_base_url,
-            "judge",
-            flag_prefix="judge-",
+        """The judge as a backend configuration (the judge's key); bad options raise `ConfigError`."""
+        from crosseval.models.backend_config import MIB, BackendConfig
+
+        return BackendConfig(
+            model=self.judge,
+            role="judge",
+            base_url=self.judge_base_url,
             device=self.judge_device,
             dtype=self.judge_dtype,
             vllm_offline=self.judge_vllm_offline,
-            max_request_mb=self.judge_max_request_mb,
-            timeout_s=retry.timeout,
             max_connections=max_connections,
+            timeout_s=retry.timeout,
+            max_request_bytes=None
+            if self.judge_max_request_mb is None
+            else int(self.judge_max_request_mb * MIB),
+            option_prefix="--judge-",
+        )
+
+    def judge_config(self, max_connections: int, retry: RetryOptions) -> JudgeConfig:
+        """The judge configuration, its rubric set loaded and checked (`RubricError`, `ConfigError`)."""
+        from crosseval.judge.rubrics import load_rubric_set
+        from crosseval.judge.runner import JudgeConfig
+
+        protocol = parse_protocol(self.protocol)
+        return JudgeConfig(
+            backend=self.backend_config(max_connections, retry),
+            protocol=protocol,
+            rubric=load_rubric_set(self.rubric, protocol),
+            policy=retry.policy(),
+            max_reasks=self.max_reasks,
+            show_progress=retry.progress,
         )
 
 

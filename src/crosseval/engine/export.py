@@ -17,6 +17,7 @@ from typing import IO, Any, Literal
 
 from crosseval.data.records import Sample
 from crosseval.engine.store import GenerationRecord, RunStore, VerdictRecord
+from crosseval.errors import EXIT_USAGE, UserError
 
 ExportFormat = Literal["jsonl", "parquet"]
 EXPORT_FORMATS: tuple[ExportFormat, ...] = ("jsonl", "parquet")
@@ -49,8 +50,10 @@ SAMPLE_COLUMNS: tuple[str, ...] = ("base_id", "subset", "setting", "variant", "c
 """What an exported row tells of its sample (None for each when the run lacks the sample)."""
 
 
-class ExportError(Exception):
+class ExportError(UserError):
     """A run directory that cannot be exported (no store, unknown format)."""
+
+    exit_code = EXIT_USAGE
 
 
 @contextmanager

@@ -23,7 +23,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -39,7 +39,9 @@ from crosseval.engine.manifest import package_info, read_manifest, update_manife
 from crosseval.engine.retry import RequestFailed, RetryPolicy
 from crosseval.engine.scheduler import Job, JobContext, JobTally, run_jobs
 from crosseval.engine.store import GenerationRecord, GenerationStatus, RunStore, StoredImage, utc_now
-from crosseval.models.registry import BackendConfig, open_backend
+from crosseval.errors import EXIT_USAGE, UserError
+from crosseval.models.backend_config import BackendConfig
+from crosseval.models.registry import open_backend
 from crosseval.models.types import (
     BackendError,
     GenerationParams,
@@ -57,26 +59,27 @@ CHARS_PER_TOKEN = 4.0
 """Dry-run estimate for text: about four characters per token (English; other scripts use more tokens)."""
 
 
-class GenerationConfigError(Exception):
+class GenerationConfigError(UserError):
     """A generation that must not start: bad settings, or a run directory made with different ones."""
+
+    exit_code = EXIT_USAGE
 
 
 @dataclass(frozen=True)
 class GenerationConfig:
-    model: str
-    """`provider/model`, e.g. `openai/gpt-4o-mini`, `hf/path/to/model`, `vllm/Qwen/Qwen2.5-VL-7B-Instruct`."""
-    base_url: str | None = None
+    backend: BackendConfig
+    """The model under test (`backend.model`, e.g. `openai/gpt-4o-mini`), where it listens and how it is built."""
     params: GenerationParams = field(default_factory=GenerationParams)
     rounds: int = 3
-    max_connections: int = 32
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     image_options: ImageOptions = field(default_factory=ImageOptions)
-    adapter: Path | None = None
-    batch_size: int = 8
-    """Requests a local backend (hf, vllm offline) batches together; HTTP backends ignore it."""
     retry_errors: bool = False
     dry_run: bool = False
     show_progress: bool = True
+
+    @property
+    def model(self) -> str:
+        return self.backend.model
 
 
 @dataclass(frozen=True)
@@ -324,18 +327,6 @@ def _estimate(planned: Sequence[_Planned], params: GenerationParams) -> TokenEst
     )
 
 
-def _backend_config(config: GenerationConfig) -> BackendConfig:
-    return BackendConfig(
-        model=config.model,
-        base_url=config.base_url,
-        role="model",
-        adapter=config.adapter,
-        timeout_s=config.retry.attempt_timeout_s,
-        max_connections=config.max_connections,
-        batch_size=config.batch_size,
-    )
-
-
 async def run_generation(
     samples: Sequence[Sample],
     run_dir: Path,
@@ -348,17 +339,17 @@ async def run_generation(
     """Generate `config.rounds` responses per sample into `run_dir`, sending only what is not stored yet.
 
     `dataset_files` describe where `samples` came from (recorded in the manifest, checked on resume).
-    `backend` overrides the one `config.model` names (tests, or a caller that shares one); the caller
+    `backend` overrides the one `config.backend` describes (tests, or a caller that shares one); the caller
     then owns it, else it is created here (failing with `ConfigError` before any request) and closed.
+    A dry run needs no API key: it never sends a request.
     An in-process model that cannot load raises `ConfigError` too, before this command stores anything.
     Raises `GenerationConfigError` for bad settings or a run directory made with other settings.
     """
     if config.rounds < 1:
         raise GenerationConfigError(f"--rounds must be at least 1, got {config.rounds}")
-    if config.max_connections < 1:
-        raise GenerationConfigError(f"--max-connections must be at least 1, got {config.max_connections}")
     started = time.monotonic()
-    async with open_backend(_backend_config(config), backend) as model:
+    backend_config = replace(config.backend, key_optional=True) if config.dry_run else config.backend
+    async with open_backend(backend_config, backend) as model:
         return await _generate(samples, Path(run_dir), config, images_root, dataset_files, model, started)
 
 
@@ -529,7 +520,7 @@ async def _send(
         return
     run = await run_jobs(
         jobs,
-        max_connections=config.max_connections,
+        max_connections=config.backend.max_connections,
         policy=config.retry,
         label=f"generate {config.model}",
         show_progress=config.show_progress,
@@ -593,8 +584,8 @@ def _generation_section(
     return {
         "model": config.model,
         **bound,
-        "base_url": public_url(config.base_url),
-        "adapter": str(config.adapter) if config.adapter is not None else None,
+        "base_url": public_url(config.backend.base_url),
+        "adapter": str(config.backend.adapter) if config.backend.adapter is not None else None,
         "rounds": max(config.rounds, int(previous.get("rounds", 0))),
         "started_at": previous.get("started_at", utc_now()),
         "last_started_at": utc_now(),

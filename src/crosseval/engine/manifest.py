@@ -18,11 +18,12 @@ from typing import Any
 
 from crosseval import __version__
 from crosseval.atomic import atomic_write
+from crosseval.errors import UserError
 
 MANIFEST_FILENAME = "manifest.json"
 
 
-class ManifestError(Exception):
+class ManifestError(UserError):
     """A manifest that exists but cannot be read as a JSON object."""
 
 

@@ -26,6 +26,7 @@ import jinja2
 import jinja2.meta
 
 from crosseval.engine.store import DIMENSIONS, Dimension
+from crosseval.errors import EXIT_USAGE, UserError
 
 Protocol = Literal["paper", "single"]
 PROTOCOLS: tuple[Protocol, ...] = ("paper", "single")
@@ -68,8 +69,10 @@ _TEMPLATE_SPECS: dict[Protocol, tuple[_TemplateSpec, ...]] = {
 _SYSTEM_SPEC = _TemplateSpec(SYSTEM_FILE, frozenset(), frozenset())
 
 
-class RubricError(ValueError):
+class RubricError(UserError):
     """A rubric set that cannot be used: the message names the directory, file and problem."""
+
+    exit_code = EXIT_USAGE
 
 
 @dataclass(frozen=True)

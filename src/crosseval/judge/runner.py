@@ -36,9 +36,11 @@ from crosseval.engine.store import (
     VerdictStatus,
     utc_now,
 )
+from crosseval.errors import UserError
 from crosseval.judge.protocols import JUDGE_PARAMS, JudgeInput, JudgeSettings, Verdict, judge_one
-from crosseval.judge.rubrics import Protocol, RubricSet, load_rubric_set
-from crosseval.models.registry import BackendConfig, open_backend
+from crosseval.judge.rubrics import DEFAULT_RUBRIC_DIR, Protocol, RubricSet, load_rubric_set
+from crosseval.models.backend_config import BackendConfig
+from crosseval.models.registry import open_backend
 from crosseval.models.types import GenerationParams, ModelBackend
 
 RETRIED_STATUSES: frozenset[str] = frozenset({"api_error", "parse_error"})
@@ -48,7 +50,7 @@ VERDICT_KEY_VERSION = 1
 VERDICT_STATUSES: tuple[VerdictStatus, ...] = ("ok", "parse_error", "api_error", "refused")
 
 
-class JudgeInputError(Exception):
+class JudgeInputError(UserError):
     """A run that cannot be judged (no store, no successful responses, missing images): nothing was sent."""
 
 
@@ -56,17 +58,23 @@ class JudgeInputError(Exception):
 class JudgeConfig:
     """Which judge, how it is asked, and how hard the engine pushes it."""
 
-    judge: str
-    """`provider/model`, e.g. `openai/gpt-4o-2024-08-06` (the paper's judge)."""
-    base_url: str | None = None
+    backend: BackendConfig
+    """The judge (`backend.model`, e.g. `openai/gpt-4o-2024-08-06`, the paper's), built with the judge's key."""
     protocol: Protocol = "paper"
-    rubric_dir: Path | None = None
-    """A user's rubric set; `None` for the built-in one."""
-    max_connections: int = 32
+    rubric: RubricSet | None = None
+    """A loaded rubric set; `None` for the built-in one."""
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     params: GenerationParams = JUDGE_PARAMS
     max_reasks: int = 2
     show_progress: bool = True
+
+    @property
+    def judge(self) -> str:
+        return self.backend.model
+
+    def rubric_set(self) -> RubricSet:
+        """The rubric set the verdicts are asked with (loading the built-in one when none was given)."""
+        return self.rubric if self.rubric is not None else load_rubric_set(None, self.protocol)
 
 
 def judge_config_id(config: JudgeConfig, rubric: RubricSet, identity: Mapping[str, Any] | None = None) -> str:
@@ -172,13 +180,11 @@ async def run_judging(
     """
     run_dir = Path(run_dir)
     started = time.monotonic()
-    if config.max_connections < 1:
-        raise JudgeInputError(f"--max-connections must be at least 1, got {config.max_connections}")
     if not RunStore.exists(run_dir):
         raise JudgeInputError(
             f"{run_dir} is not a run directory (no run.sqlite): run `crosseval generate` or `crosseval run` first"
         )
-    rubric = load_rubric_set(config.rubric_dir, config.protocol)
+    rubric = config.rubric_set()
     settings = JudgeSettings(
         protocol=config.protocol, rubric=rubric, max_reasks=config.max_reasks, params=config.params
     )
@@ -201,14 +207,7 @@ async def run_judging(
                 f"(first: {missing_samples[0]}); the run store is incomplete"
             )
 
-        judge_backend_config = BackendConfig(
-            model=config.judge,
-            base_url=config.base_url,
-            role="judge",
-            timeout_s=config.policy.attempt_timeout_s,
-            max_connections=config.max_connections,
-        )
-        async with open_backend(judge_backend_config, backend) as judge:
+        async with open_backend(config.backend, backend) as judge:
             identity = judge.identity
             config_id = judge_config_id(config, rubric, identity)
             summary = JudgeSummary(
@@ -340,7 +339,7 @@ async def _judge_work(work: list[_Work], images: dict[str, PreparedImage], run: 
     run.summary.sent = len(jobs)
     result = await run_jobs(
         jobs,
-        max_connections=config.max_connections,
+        max_connections=config.backend.max_connections,
         policy=config.policy,
         label=f"judge {config.judge} ({config.protocol})",
         show_progress=config.show_progress,
@@ -394,9 +393,9 @@ def _manifest_entry(
         "judge": config.judge,
         "model": config.judge,
         "identity": identity,
-        "base_url": public_url(config.base_url),
+        "base_url": public_url(config.backend.base_url),
         "protocol": config.protocol,
-        "rubric_dir": str(rubric.directory) if config.rubric_dir is not None else "built-in",
+        "rubric_dir": "built-in" if rubric.directory == DEFAULT_RUBRIC_DIR else str(rubric.directory),
         "template_hash": rubric.template_hash,
         "params": config.params.as_dict(),
         "max_reasks": config.max_reasks,

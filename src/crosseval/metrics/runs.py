@@ -14,9 +14,10 @@ from typing import Any, Literal
 from crosseval.data.records import Sample
 from crosseval.engine import manifest as engine_manifest
 from crosseval.engine.store import STORE_FILENAME, GenerationRecord, RunStore, VerdictRecord
+from crosseval.errors import UserError
 
 
-class RunInputError(ValueError):
+class RunInputError(UserError):
     """A run directory (or a file given with it) cannot be used as asked; the message says why."""
 
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from crosseval.errors import EXIT_USAGE, UserError
 
-class ConfigError(Exception):
+
+class ConfigError(UserError):
     """A model string, option, key or local model that cannot work; the message says what to change.
 
     Raised by `create_backend` and the backends' constructors, never during a request: a request that
     fails raises `BackendError` instead. Messages never contain an API key.
     """
+
+    exit_code = EXIT_USAGE

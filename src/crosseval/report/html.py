@@ -34,6 +34,7 @@ from crosseval.atomic import atomic_write
 from crosseval.data.records import Sample
 from crosseval.engine.manifest import ManifestError, read_manifest
 from crosseval.engine.store import DIMENSIONS, GenerationRecord, RunStore, StoredImage, VerdictRecord
+from crosseval.errors import EXIT_USAGE, UserError
 from crosseval.metrics.observations import REPORTED_DIMENSIONS, latest_verdicts
 from crosseval.report.charts import Estimate, dumbbell_grid, grouped_bar_chart, heatmap
 from crosseval.report.tables import DIMENSION_TITLES, SUBSET_TITLES
@@ -50,8 +51,10 @@ _RAW_TEXT_LIMIT = 4000
 _SECRET_KEY_PARTS = ("api_key", "apikey", "token", "secret", "password", "authorization")
 
 
-class ReportInputError(Exception):
+class ReportInputError(UserError):
     """A run directory that cannot be reported on; the message names the path and what is wrong."""
+
+    exit_code = EXIT_USAGE
 
 
 @dataclass(frozen=True)
