@@ -1,14 +1,22 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import socket
+import subprocess
+import sys
+import warnings
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from crosseval.cli import app
+from crosseval.data.errors import printable
+from tests.cli.test_generate_cmd import table_value
+from tests.conftest import REPO_ROOT
+from tests.data.bad_inputs import BAD_INPUT_NAMES, BadInput, write_bad_inputs
 from tests.helpers.synthetic_cross import write_synthetic_cross
 
 runner = CliRunner()
@@ -216,3 +224,76 @@ def test_a_failed_upstream_download_points_to_a_local_copy(monkeypatch: pytest.M
     assert result.exit_code == 1
     assert f"http://127.0.0.1:{port}/data/casa/english.json: download failed" in result.stderr
     assert "to read a local copy instead: --data PATH" in result.stderr
+
+
+# --- input that once gave a traceback: the real CLI names the file and exits non-zero -------------------
+
+
+@pytest.fixture(scope="module")
+def bad_inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, BadInput]:
+    return write_bad_inputs(tmp_path_factory.mktemp("bad"))
+
+
+def _crosseval(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT / "src"), "COLUMNS": "250"}
+    command = [sys.executable, "-m", "crosseval", *args]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_validate_names_every_bad_input_without_a_traceback(bad_inputs: dict[str, BadInput]) -> None:
+    cases = list(bad_inputs.values())
+    images = cases[0].path.parent / "imgs"
+    result = _crosseval("data", "validate", *(str(case.path) for case in cases), "--images", str(images))
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr and "Warning" not in result.stderr
+    lines = result.stderr.splitlines()
+    for case in cases:
+        named = [line for line in lines if line.startswith(f"error: {printable(str(case.path))}")]
+        assert any(case.problem in line for line in named), (case, result.stderr)
+    assert f"invalid: {len(cases) + 1} error(s)" in result.stderr  # + the duplicate id of the image cases
+
+
+def test_generate_dry_run_of_a_lone_surrogate_is_a_data_error(bad_inputs: dict[str, BadInput]) -> None:
+    case = bad_inputs["surrogate.json"]
+    result = _crosseval("generate", "--dry-run", "--model", "openai/gpt-4o-mini", "--data", str(case.path))
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert f"error: cannot load the benchmark: {case.path}, record 0, index 'Japan_1'" in result.stderr
+    assert case.problem in result.stderr
+
+
+@pytest.mark.parametrize("name", [n for n in BAD_INPUT_NAMES if not n.startswith("image_")])
+def test_generate_dry_run_names_the_bad_data_file(
+    bad_inputs: dict[str, BadInput], name: str, tmp_path: Path
+) -> None:
+    case = bad_inputs[name]
+    args = ["generate", "--dry-run", "--model", "openai/gpt-4o-mini", "--data", str(case.path)]
+    result = CliRunner().invoke(app, [*args, "--run-dir", str(tmp_path / "run")], catch_exceptions=False)
+    assert result.exit_code == 1
+    assert f"cannot load the benchmark: {printable(str(case.path))}" in result.stderr
+    assert case.problem in result.stderr
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("name", ["image_loop.json", "image_bomb.json"])
+def test_generate_dry_run_would_send_nothing_for_a_bad_image(
+    bad_inputs: dict[str, BadInput], name: str, tmp_path: Path
+) -> None:
+    case = bad_inputs[name]
+    args = [
+        "generate",
+        "--dry-run",
+        "--model",
+        "openai/gpt-4o-mini",
+        "--data",
+        str(case.path),
+        "--rounds",
+        "2",
+    ]
+    images = ["--images", str(case.path.parent / "imgs"), "--run-dir", str(tmp_path / "run")]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = CliRunner().invoke(app, [*args, *images], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert table_value(result.stdout, "would send") == "0"
+    assert table_value(result.stdout, "images that cannot be loaded (requests)") == "2"

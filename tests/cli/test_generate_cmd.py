@@ -10,7 +10,6 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -492,10 +491,92 @@ def test_export_of_a_missing_run_fails_clearly(tmp_path: Path) -> None:
     assert "no run store" in result.output
 
 
-def test_default_run_dir_is_dated_and_slugged() -> None:
-    assert default_run_dir("openai/GPT-4o mini", date(2026, 11, 20)) == Path(
-        "runs/2026-11-20-openai-gpt-4o-mini"
-    )
+def test_default_run_dir_is_the_model_slug() -> None:
+    assert default_run_dir("openai/GPT-4o mini") == Path("runs/openai-gpt-4o-mini")
+    assert default_run_dir("hf/./my-vlm") == Path("runs/hf-.-my-vlm")
+    assert default_run_dir("..") == default_run_dir("/") == Path("runs/model")
+
+
+def test_the_same_command_without_run_dir_resumes_its_run(
+    openai_server: OpenAIServer,
+    data: tuple[list[str], Benchmark],
+    key: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    flags, _ = data
+    monkeypatch.chdir(tmp_path)
+    args = ["generate", "--model", MODEL, "--base-url", openai_server.base_url, *flags, "--limit", "3"]
+    args += ["--rounds", "1", "--no-progress"]
+
+    first = invoke(*args)
+    again = invoke(*args)
+
+    assert first.exit_code == again.exit_code == 0, first.output + again.output
+    assert "run dir: runs/openai-test-model" in again.output
+    assert openai_server.count == 3
+    assert table_value(again.output, "already stored, skipped") == "3"
+    assert [p.name for p in (tmp_path / "runs").iterdir()] == ["openai-test-model"]
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:  # a port nothing listens on: a connection is refused at once
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_an_hf_model_the_hub_cannot_deliver_fails_at_once_in_one_line(
+    data: tuple[list[str], Benchmark], tmp_path: Path
+) -> None:
+    pytest.importorskip("transformers")
+    flags, _ = data
+    command, env = generate_process(flags, tmp_path / "run")
+    command[command.index("--model") + 1] = "hf/nobody/no-such-vlm"
+    env |= {"HF_ENDPOINT": f"http://127.0.0.1:{_closed_port()}", "HF_HUB_CACHE": str(tmp_path / "hub")}
+    env.pop("HF_HUB_OFFLINE", None)
+    env.pop("TRANSFORMERS_OFFLINE", None)
+
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120, check=False)
+
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "error: cannot load the model 'nobody/no-such-vlm': not a local folder, not in the Hugging Face cache, "
+        f"and the hub at {env['HF_ENDPOINT']} cannot be reached (ConnectError): check the network, or give a "
+        "local folder"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("model", "offline", "message"),
+    [
+        ("hf/models/my/vlm", False, "no such folder, and not a hub model id (namespace/name)"),
+        (
+            "hf/nobody/no-such-vlm",
+            True,
+            "not a local folder, not in the Hugging Face cache, and HF_HUB_OFFLINE",
+        ),
+    ],
+)
+def test_an_hf_model_that_cannot_be_found_needs_no_network(
+    data: tuple[list[str], Benchmark],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    model: str,
+    offline: bool,
+    message: str,
+) -> None:
+    pytest.importorskip("transformers")
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", offline)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setattr(constants, "ENDPOINT", f"http://127.0.0.1:{_closed_port()}")
+    flags, _ = data
+
+    result = invoke("generate", "--model", model, *flags, "--run-dir", str(tmp_path / "run"), "--no-progress")
+
+    assert result.exit_code == 2
+    assert f"error: cannot load the model {model.removeprefix('hf/')!r}: {message}" in result.stderr
 
 
 def _judge(run_dir: Path, server: OpenAIServer, *extra: str) -> Any:

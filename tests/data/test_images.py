@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import warnings
 from pathlib import Path
 
 import pytest
@@ -248,3 +249,26 @@ def test_bad_downloads_are_image_errors_and_are_not_cached(
 def test_a_relative_name_without_a_root_is_an_error() -> None:
     with pytest.raises(ImageError, match="not a URL"):
         ImageResolver().load(_sample("pictures/a.png"))
+
+
+def test_an_image_between_the_pixel_cap_and_twice_it_is_refused_without_a_warning(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)
+    data = _encode(Image.new("RGB", (12, 12)), "PNG")  # 144 pixels: Pillow only warns, then decodes
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match="over the pixel cap"):
+            prepare_image_bytes(data, ImageOptions())
+    assert prepare_image_bytes(_encode(Image.new("RGB", (10, 10)), "PNG"), ImageOptions()).width == 10
+
+
+def test_resolver_names_a_symbolic_link_loop(tmp_path: Path) -> None:
+    (tmp_path / "casa").mkdir()
+    (tmp_path / "casa" / "loop.png").symlink_to("loop.png")
+    with pytest.raises(ImageError) as caught:
+        ImageResolver(tmp_path).load(_sample("https://e.org/casa/loop.png"))
+    assert caught.value.problem == f"image {tmp_path / 'casa' / 'loop.png'}: a symbolic link loop"
+    local = _sample("loop.png", local_path=str(tmp_path / "casa" / "loop.png"))
+    with pytest.raises(ImageError, match="a symbolic link loop"):
+        ImageResolver().load(local)

@@ -3,15 +3,17 @@ from __future__ import annotations
 import json
 import shutil
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from PIL import Image
 
-from crosseval.data.errors import DataError, DataProblem
+from crosseval.data.errors import DataError, DataProblem, printable
 from crosseval.data.loaders import SampleFilter, files_without_images_root, load_benchmark, validate_files
 from crosseval.data.records import Sample
+from tests.data.bad_inputs import BAD_INPUT_NAMES, BadInput, write_bad_inputs
 from tests.helpers.synthetic_cross import COUNTRY_BASE_COUNTS, write_synthetic_cross
 
 
@@ -291,7 +293,7 @@ def test_malformed_json_reports_line_and_column(tmp_path: Path) -> None:
         3,
         17,
     )  # the quote opening "oops"
-    assert "malformed JSON" in str(caught.value) and str(path) in str(caught.value)
+    assert "invalid JSON" in str(caught.value) and str(path) in str(caught.value)
 
 
 def test_malformed_jsonl_reports_the_line(cross_sample: Path, tmp_path: Path) -> None:
@@ -299,7 +301,7 @@ def test_malformed_jsonl_reports_the_line(cross_sample: Path, tmp_path: Path) ->
     path = tmp_path / "user.jsonl"
     path.write_text(f"{good}\n{good[:-5]}\n")
     problem = _only_error(validate_files([path]))
-    assert problem.line == 2 and "malformed JSON" in problem.problem
+    assert problem.line == 2 and "invalid JSON" in problem.problem
 
 
 def test_missing_field_names_file_record_index_and_field(cross_sample: Path, tmp_path: Path) -> None:
@@ -343,10 +345,13 @@ def test_unknown_subset_layout(tmp_path: Path) -> None:
     assert "unknown subset layout" in problem.problem
 
 
-def test_not_an_array_is_an_unknown_layout(tmp_path: Path) -> None:
+def test_one_object_over_several_lines_is_neither_an_array_nor_jsonl(tmp_path: Path) -> None:
     path = tmp_path / "mine.json"
-    path.write_text('{"records": []}')
-    assert "expected a JSON array of records" in _only_error(validate_files([path])).problem
+    path.write_text('{\n  "records": []\n}\n')
+    problem = _only_error(validate_files([path])).problem
+    assert problem == (
+        "expected a JSON array of records or JSONL (one record per line), found an object over several lines"
+    )
 
 
 def test_folder_without_the_upstream_layout(tmp_path: Path) -> None:
@@ -455,3 +460,65 @@ def test_validate_reports_images_over_the_cap(synthetic: Path) -> None:
 
 def test_a_clean_synthetic_folder_validates(synthetic: Path) -> None:
     assert validate_files([synthetic]) == []
+
+
+# --- input that once gave a traceback, or passed unnoticed ---------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def bad_inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, BadInput]:
+    return write_bad_inputs(tmp_path_factory.mktemp("bad"))
+
+
+@pytest.mark.parametrize("name", BAD_INPUT_NAMES)
+def test_bad_input_is_one_error_naming_the_file(bad_inputs: dict[str, BadInput], name: str) -> None:
+    case = bad_inputs[name]
+    images = case.path.parent / "imgs"
+    problem = _only_error(validate_files([case.path], images_root=images))
+    assert problem.file == printable(str(case.path))
+    assert case.problem in problem.describe()
+    problem.describe().encode("utf-8")  # printable: no lone surrogate reaches the terminal
+    if not case.image_only:
+        with pytest.raises(DataError) as caught:
+            load_benchmark([case.path], images_root=images)
+        assert caught.value.to_problem() == problem
+
+
+def test_a_lone_surrogate_skips_its_record_only(cross_sample: Path, tmp_path: Path) -> None:
+    records = _casa_records(cross_sample)
+    records[0]["query"] = "tea \ud800 set"
+    del records[2]["violated_norm"]
+    path = _write(tmp_path / "english.json", records)
+    problems = validate_files([path])
+    assert [(p.position, p.index, p.field) for p in problems] == [
+        (0, "Japan_1", "query"),
+        (2, records[2]["index"], "violated_norm"),
+    ]
+    assert "lone surrogate" in problems[0].problem
+
+
+def test_a_folder_whose_data_file_is_a_link_loop_reports_it(cross_sample: Path, tmp_path: Path) -> None:
+    (tmp_path / "data" / "casa").mkdir(parents=True)
+    shutil.copy(cross_sample / "casa" / "english.json", tmp_path / "data" / "casa" / "english.json")
+    (tmp_path / "data" / "casa" / "multilingual.json").symlink_to("multilingual.json")
+    problem = _only_error(validate_files([tmp_path]))
+    assert problem.file == str(tmp_path / "data" / "casa" / "multilingual.json")
+    assert problem.problem == "a symbolic link loop"
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda root: root.write_text("x"), "images folder: a file, not a folder"),
+        (lambda root: root.symlink_to(root.name), "images folder: a symbolic link loop"),
+        (lambda root: root.symlink_to("gone"), "images folder: a broken symbolic link"),
+    ],
+)
+def test_an_images_root_that_is_not_a_folder(
+    cross_sample: Path, tmp_path: Path, make: Callable[[Path], object], message: str
+) -> None:
+    root = tmp_path / "imgs"
+    make(root)
+    with pytest.raises(DataError) as caught:
+        load_benchmark([cross_sample / "casa" / "english.json"], images_root=root)
+    assert (caught.value.file, caught.value.problem) == (str(root), message)

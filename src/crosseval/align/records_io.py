@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import csv
-import json
+import io
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from crosseval.align.errors import AlignError
+from crosseval.data.errors import DataError, printable
+from crosseval.data.json_files import json_type_name, read_records_file
 from crosseval.data.upstream import sha256_file as file_sha256
 
 __all__ = ["file_sha256", "iter_records", "optional_text", "required_text"]
@@ -18,48 +20,36 @@ def iter_records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """Yields `(line, record)` for each object in a JSONL file, a JSON array or a CSV file.
 
     `line` is the 1-based line of a JSONL record, the 1-based position of a JSON array element, or the
-    1-based line of a CSV row (the header is line 1).
+    1-based line of a CSV row (the header is line 1). JSON files follow the data layer's rules
+    (`crosseval.data.json_files`): size cap, UTF-8, depth, no lone surrogates.
     """
-    if not path.is_file():
-        raise AlignError(f"{path}: no such file")
-    suffix = path.suffix.lower()
-    if suffix == ".csv":
-        yield from _iter_csv(path)
-        return
     try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise AlignError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
-    stripped = text.lstrip()
-    if stripped.startswith("["):
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise AlignError(f"{path}: invalid JSON at line {exc.lineno}: {exc.msg}") from exc
-        for position, record in enumerate(data, start=1):
-            if not isinstance(record, dict):
+        records_file = read_records_file(path)
+        if path.suffix.lower() == ".csv":
+            yield from _iter_csv(path, records_file.text)
+            return
+        for record in records_file.records():
+            line = record.line or record.position + 1
+            if record.defect is not None:
+                field = f"field '{printable(record.defect.field)}': " if record.defect.field else ""
+                raise AlignError(f"{path}: line {line}: {field}{record.defect.problem}")
+            if not isinstance(record.value, dict):
                 raise AlignError(
-                    f"{path}: record {position}: expected a JSON object, got {type(record).__name__}"
+                    f"{path}: line {line}: expected a JSON object, found {json_type_name(record.value)}"
                 )
-            yield position, record
-        return
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise AlignError(f"{path}: line {number}: invalid JSON ({exc.msg})") from exc
-        if not isinstance(record, dict):
-            raise AlignError(f"{path}: line {number}: expected a JSON object, got {type(record).__name__}")
-        yield number, record
+            yield line, record.value
+    except DataError as error:
+        where = f"line {error.line}: " if error.line is not None else ""
+        raise AlignError(f"{error.file}: {where}{error.problem}") from None
 
 
-def _iter_csv(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    with path.open(newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
+def _iter_csv(path: Path, text: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    try:
         for row in reader:
             yield reader.line_num, {key.strip(): value for key, value in row.items() if key is not None}
+    except csv.Error as error:
+        raise AlignError(f"{path}: line {reader.line_num}: not a readable CSV file ({error})") from None
 
 
 def required_text(path: Path, line: int, record: dict[str, Any], field: str) -> str:

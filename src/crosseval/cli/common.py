@@ -12,7 +12,6 @@ import difflib
 import json
 import re
 from collections.abc import Coroutine
-from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
@@ -100,10 +99,13 @@ def load_benchmark_or_exit(
         fail(f"cannot load the benchmark: {exc}{hint}", code=1)
 
 
-def default_run_dir(model: str, today: date | None = None) -> Path:
-    """`runs/<date>-<model-slug>`, e.g. `runs/2026-11-20-openai-gpt-4o-mini`."""
-    slug = re.sub(r"[^a-z0-9.]+", "-", model.lower()).strip("-") or "model"
-    return Path("runs") / f"{(today or date.today()).isoformat()}-{slug}"
+def default_run_dir(model: str) -> Path:
+    """`runs/<model-slug>`, e.g. `runs/openai-gpt-4o-mini`: the same command finds its run again on any day.
+
+    A run directory made for another model or other settings is refused when the command starts.
+    """
+    slug = re.sub(r"[^a-z0-9.]+", "-", model.lower()).strip("-")
+    return Path("runs") / (slug if slug.strip(".") else "model")
 
 
 def load_config_defaults(ctx: typer.Context, param: typer.CallbackParam, value: Path | None) -> Path | None:

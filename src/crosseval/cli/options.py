@@ -495,14 +495,14 @@ class ModelOptions:
             "--run-dir",
             metavar="DIR",
             panel=PANEL_OUTPUT,
-            when_unset="runs/<date>-<model>",
+            when_unset="runs/<model>",
             help="Run directory; the same one resumes.",
         ),
     ] = None
 
     @property
     def target(self) -> Path:
-        """`--run-dir`, else `runs/<date>-<model>`."""
+        """`--run-dir`, else `runs/<model>`."""
         return self.run_dir or default_run_dir(self.model)
 
     def params(self) -> GenerationParams:

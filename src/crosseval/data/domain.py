@@ -12,13 +12,14 @@ of a base item, so all its samples get one domain. An override file fixes any it
 from __future__ import annotations
 
 import csv
-import json
 import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, cast
 
 from crosseval.data.errors import DataError
+from crosseval.data.files import read_file_bytes
+from crosseval.data.json_files import MAX_RECORDS_FILE_BYTES, decode_utf8, parse_json
 from crosseval.data.records import DOMAINS, Domain, Subset
 
 ITEM_WEIGHT = 3
@@ -114,15 +115,12 @@ def load_domain_overrides(path: Path) -> dict[str, Domain]:
     """
     file = str(path)
     try:
-        text = path.read_text(encoding="utf-8-sig")
-    except OSError as exc:
-        raise DataError(file, f"cannot read the domain override file: {exc.strerror or exc}") from exc
+        text = decode_utf8(read_file_bytes(path, max_bytes=MAX_RECORDS_FILE_BYTES), file)
+    except DataError as exc:
+        raise DataError(file, f"cannot read the domain override file: {exc.problem}", line=exc.line) from exc
     overrides: dict[str, Domain] = {}
     if path.suffix.casefold() == ".json" or text.lstrip().startswith("{"):
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise DataError(file, f"malformed JSON: {exc.msg}", line=exc.lineno, column=exc.colno) from exc
+        data = parse_json(text, file)
         if not isinstance(data, dict):
             raise DataError(file, "a JSON override file must hold one object mapping id or index to domain")
         for key, value in data.items():

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import io
 import threading
+import warnings
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -24,6 +25,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from crosseval.data.cache import cache_dir as default_cache_dir
 from crosseval.data.errors import DataError
+from crosseval.data.files import file_problem, os_problem, read_file_bytes
 from crosseval.data.prepared_image import PreparedImage
 from crosseval.data.records import Sample
 from crosseval.data.upstream import atomic_write
@@ -84,9 +86,13 @@ def prepare_image_bytes(data: bytes, options: ImageOptions) -> PreparedImage:
     if sniff_image_format(data) is None:
         raise ValueError("not an image (unknown file signature)")
     try:
-        with Image.open(io.BytesIO(data)) as opened:
-            source_format = opened.format
+        with warnings.catch_warnings():
+            # Pillow only warns between its pixel cap and twice the cap, then decodes: refuse instead.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            opened = Image.open(io.BytesIO(data))
             opened.load()
+        with opened:
+            source_format = opened.format
             orientation = opened.getexif().get(_EXIF_ORIENTATION, 1)
             unchanged = (
                 source_format in ("JPEG", "PNG")
@@ -100,7 +106,7 @@ def prepare_image_bytes(data: bytes, options: ImageOptions) -> PreparedImage:
                     data, mime, hashlib.sha256(data).hexdigest(), opened.width, opened.height
                 )
             image = _to_rgb(ImageOps.exif_transpose(opened))
-    except Image.DecompressionBombError as exc:
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ValueError(f"over the pixel cap: {exc}") from exc
     except (UnidentifiedImageError, SyntaxError) as exc:
         raise ValueError(f"not a readable image: {exc}") from exc
@@ -122,20 +128,15 @@ def prepare_image_bytes(data: bytes, options: ImageOptions) -> PreparedImage:
 def prepare_image_file(path: Path, options: ImageOptions) -> PreparedImage:
     """A local image file as a request carries it (see `prepare_image_bytes`), the file's size capped first.
 
-    Raises `ImageError` naming the file and what is wrong (missing, over the cap, unreadable, not an image).
+    Raises `ImageError` naming the file and what is wrong (missing, a folder or a link loop, over the cap,
+    unreadable, not an image).
     """
     try:
-        size = path.stat().st_size
-    except OSError as exc:
-        raise ImageError(str(path), "missing") from exc
-    if size > options.max_download_bytes:
-        raise ImageError(str(path), f"over the size cap ({size} > {options.max_download_bytes} bytes)")
-    try:
-        return prepare_image_bytes(path.read_bytes(), options)
+        return prepare_image_bytes(read_file_bytes(path, max_bytes=options.max_download_bytes), options)
+    except DataError as exc:
+        raise ImageError(str(path), exc.problem) from exc
     except ValueError as exc:
         raise ImageError(str(path), str(exc)) from exc
-    except OSError as exc:
-        raise ImageError(str(path), f"cannot read: {exc.strerror or exc}") from exc
 
 
 def check_image_file(path: Path, options: ImageOptions) -> str | None:
@@ -229,21 +230,33 @@ class ImageResolver:
     def local_path(self, sample: Sample) -> Path | None:
         """The local file for the sample's image, or None when it must be downloaded."""
         if self.images_root is not None:
-            root = self.images_root.resolve()
-            candidate = (root / sample.subset / sample.image.name).resolve()
+            wanted = self.images_root / sample.subset / sample.image.name
+            try:
+                root = self.images_root.resolve()
+                candidate = (root / sample.subset / sample.image.name).resolve()
+            except OSError as error:
+                raise self._error(sample, f"image {wanted}: {os_problem(error)}") from None
+            except RuntimeError:  # how `resolve` reports a symbolic link loop before Python 3.13
+                raise self._error(sample, f"image {wanted}: a symbolic link loop") from None
             if not candidate.is_relative_to(root):
                 raise self._error(sample, f"image name {sample.image.name!r} escapes the images root {root}")
             if candidate.is_file():
                 return candidate
             if sample.image.local_path is not None and Path(sample.image.local_path).is_file():
                 return Path(sample.image.local_path)
-            raise self._error(sample, f"image missing: {candidate}")
+            raise self._unusable(sample, candidate)
         if sample.image.local_path is not None:
             path = Path(sample.image.local_path)
             if not path.is_file():
-                raise self._error(sample, f"image missing: {path}")
+                raise self._unusable(sample, path)
             return path
         return None
+
+    def _unusable(self, sample: Sample, path: Path) -> ImageError:
+        problem = file_problem(path)
+        if problem is None or problem == "missing":
+            return self._error(sample, f"image missing: {path}")
+        return self._error(sample, f"image {path}: {problem}")
 
     def load(self, sample: Sample) -> PreparedImage:
         """The prepared image of `sample`; raises `ImageError` naming the sample's file and record."""

@@ -14,9 +14,8 @@ gets `~2`, `~3`, ... in its id and base id, so every sample has a unique, stable
 from __future__ import annotations
 
 import difflib
-import hashlib
-import json
 import logging
+import os
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -27,7 +26,9 @@ from urllib.parse import unquote, urlsplit
 
 from crosseval.data.domain import derive_domain, load_domain_overrides, override_for
 from crosseval.data.errors import DataError, DataProblem
+from crosseval.data.files import file_problem
 from crosseval.data.images import ImageOptions, check_image_file
+from crosseval.data.json_files import JsonRecord, has_lone_surrogate, json_type_name, read_records_file
 from crosseval.data.languages import ENGLISH, normalize_language
 from crosseval.data.records import SETTINGS, SUBSETS, Domain, ImageRef, Sample, Setting, Subset
 from crosseval.data.upstream import ensure_upstream
@@ -47,6 +48,7 @@ OPTIONAL_TEXT_FIELDS: tuple[str, ...] = (
     "scene",
 )
 DATA_SUFFIXES: tuple[str, ...] = (".json", ".jsonl")
+NOT_UTF8_NAME = "the path is not UTF-8 text (it could not be recorded in a run): rename it"
 
 logger = logging.getLogger(__name__)
 
@@ -239,7 +241,7 @@ def _folder_sources(folder: Path, images_root: Path | None, problems: _Problems)
             for subset in SUBSETS
             for setting in SETTINGS
             for suffix in DATA_SUFFIXES
-            if (data_dir / subset / f"{setting}{suffix}").is_file()
+            if os.path.lexists(data_dir / subset / f"{setting}{suffix}")
         ]
         if found:
             root = images_root
@@ -251,75 +253,55 @@ def _folder_sources(folder: Path, images_root: Path | None, problems: _Problems)
             return [_Source(path, root, subset, setting) for subset, setting, path in found]
     problems.add(
         folder,
-        "unknown layout: expected data/<subset>/<setting>.json (or <subset>/<setting>.json) inside the folder, "
+        ("a folder, not a data file: " if folder.suffix.casefold() in DATA_SUFFIXES else "")
+        + "unknown layout: expected data/<subset>/<setting>.json (or <subset>/<setting>.json) inside the folder, "
         f"with subset one of {', '.join(SUBSETS)} and setting one of {', '.join(SETTINGS)}",
     )
     return []
 
 
 def _sources(paths: Sequence[Path], images_root: Path | None, problems: _Problems) -> list[_Source]:
+    if images_root is not None and has_lone_surrogate(str(images_root)):
+        problems.add(images_root, f"images folder: {NOT_UTF8_NAME}")
+    elif images_root is not None and os.path.lexists(images_root) and not images_root.is_dir():
+        problem = "a file, not a folder" if images_root.is_file() else _unusable_path(images_root)
+        problems.add(images_root, f"images folder: {problem}")
     sources: list[_Source] = []
     for raw in paths:
         path = Path(raw).expanduser()
-        if path.is_dir():
+        if has_lone_surrogate(str(path)):
+            problems.add(path, NOT_UTF8_NAME)
+        elif path.is_dir():
             sources.extend(_folder_sources(path, images_root, problems))
         elif path.is_file():
             subset, setting = _path_hints(path)
             sources.append(_Source(path, images_root, subset, setting))
         else:
-            problems.add(path, "no such file or folder")
+            problems.add(path, _unusable_path(path))
     return sources
 
 
-def _read_records(path: Path, data: bytes, problems: _Problems) -> list[tuple[int | None, Any]] | None:
-    """The file's records with their line numbers (JSONL only), or None when it cannot be parsed."""
+def _unusable_path(path: Path) -> str:
+    """Why `path`, neither a file nor a folder, cannot be read: missing, a broken link or a loop, a device."""
+    if not os.path.lexists(path):
+        return "no such file or folder"
+    return file_problem(path) or "not a file or folder"
+
+
+def _read_records(path: Path, problems: _Problems) -> tuple[str, list[JsonRecord]] | None:
+    """The file's sha256 and records, or None (with the problem added) when it cannot be read or parsed."""
     try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        problems.add(path, f"not UTF-8 text (byte {exc.start}): {exc.reason}")
+        data_file = read_records_file(path)
+        return data_file.sha256, list(data_file.records())
+    except DataError as error:
+        problems.items.append(error.to_problem())
         return None
-    is_jsonl = path.suffix.casefold() == ".jsonl"
-    if not is_jsonl:
-        try:
-            parsed = json.loads(text)
-        except json.JSONDecodeError as exc:
-            if exc.msg == "Extra data" and text.lstrip().startswith("{"):
-                is_jsonl = True
-            else:
-                problems.add(path, f"malformed JSON: {exc.msg}", line=exc.lineno, column=exc.colno)
-                return None
-        if not is_jsonl:
-            if not isinstance(parsed, list):
-                problems.add(
-                    path,
-                    f"unknown layout: expected a JSON array of records (or JSONL), found {_type_name(parsed)}",
-                )
-                return None
-            return [(None, record) for record in parsed]
-    records: list[tuple[int | None, Any]] = []
-    for line_number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            records.append((line_number, json.loads(line)))
-        except json.JSONDecodeError as exc:
-            problems.add(path, f"malformed JSON: {exc.msg}", line=line_number, column=exc.colno)
-            return None
-    return records
-
-
-def _type_name(value: Any) -> str:
-    if value is None:
-        return "null"
-    return {dict: "an object", list: "an array", str: "a string", bool: "a boolean"}.get(
-        type(value), "a number" if isinstance(value, int | float) else type(value).__name__
-    )
 
 
 def _infer_subset_setting(
-    source: _Source, records: list[tuple[int | None, Any]], problems: _Problems
+    source: _Source, records: list[JsonRecord], problems: _Problems
 ) -> tuple[Subset, Setting] | None:
-    objects = [record for _line, record in records if isinstance(record, dict)]
+    objects = [record.value for record in records if isinstance(record.value, dict)]
     subset: Subset | None
     if any("violated_specific_norm" in r or "country" in r for r in objects):
         subset = "safeworld"
@@ -357,7 +339,9 @@ def _check_text_fields(
             problems.add(path, "missing required field", field=name, **where)
             ok = False
         elif not isinstance(record[name], str):
-            problems.add(path, f"expected a string, found {_type_name(record[name])}", field=name, **where)
+            problems.add(
+                path, f"expected a string, found {json_type_name(record[name])}", field=name, **where
+            )
             ok = False
         elif not record[name].strip():
             problems.add(path, "is empty", field=name, **where)
@@ -365,7 +349,9 @@ def _check_text_fields(
     for name in OPTIONAL_TEXT_FIELDS:
         value = record.get(name)
         if value is not None and not isinstance(value, str):
-            problems.add(path, f"expected a string or null, found {_type_name(value)}", field=name, **where)
+            problems.add(
+                path, f"expected a string or null, found {json_type_name(value)}", field=name, **where
+            )
             ok = False
     return ok
 
@@ -425,19 +411,15 @@ def _parse_file(
     overrides: dict[str, Domain],
 ) -> _ParsedFile:
     path = source.path
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        problems.add(path, f"cannot read: {exc.strerror or exc}")
+    read = _read_records(path, problems)
+    if read is None:
         return _ParsedFile(None, [])
-    records = _read_records(path, data, problems)
-    if records is None:
-        return _ParsedFile(None, [])
+    sha256, records = read
     layout = _infer_subset_setting(source, records, problems)
     if layout is None:
         return _ParsedFile(None, [])
     subset, setting = layout
-    info = DataFileInfo(path, subset, setting, hashlib.sha256(data).hexdigest(), len(records))
+    info = DataFileInfo(path, subset, setting, sha256, len(records))
     required = (
         *REQUIRED_FIELDS,
         NORM_FIELD[subset],
@@ -448,14 +430,19 @@ def _parse_file(
     variant = 1
     block_opener: str | None = None
     seen_in_block: Counter[str] = Counter()
-    for position, (line, record) in enumerate(records):
-        where: dict[str, Any] = {"position": position, "line": line}
+    for entry in records:
+        record = entry.value
+        position = entry.position
+        where: dict[str, Any] = {"position": position, "line": entry.line}
         if not isinstance(record, dict):
-            problems.add(path, f"expected a JSON object, found {_type_name(record)}", **where)
+            problems.add(path, f"expected a JSON object, found {json_type_name(record)}", **where)
             continue
         index_value = record.get("index")
         if isinstance(index_value, str):
             where["index"] = index_value
+        if entry.defect is not None:
+            problems.add(path, entry.defect.problem, field=entry.defect.field, **where)
+            continue
         if not _check_text_fields(record, required, where, path, problems):
             continue
         index = record["index"].strip()
@@ -613,7 +600,11 @@ def validate_files(
                     wanted, folder = sample.image.name, (root or Path()) / sample.subset
                 else:
                     wanted, folder = sample.image.url, root or Path(sample.source_file).parent
-                problems.add(sample.source_file, f"image {wanted!r} not found under {folder}", **where)
+                unusable = file_problem(folder / wanted) if os.path.lexists(folder / wanted) else None
+                if unusable is not None:  # there, but a folder, a link loop or a broken link
+                    problems.add(sample.source_file, f"image {folder / wanted}: {unusable}", **where)
+                else:
+                    problems.add(sample.source_file, f"image {wanted!r} not found under {folder}", **where)
                 continue
             if sample.image.local_path not in checked:
                 checked[sample.image.local_path] = check_image_file(Path(sample.image.local_path), options)

@@ -9,7 +9,6 @@ atomic: a crash leaves either the old file or none, never half a file.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import httpx
 from crosseval.atomic import atomic_write
 from crosseval.data.cache import cache_dir
 from crosseval.data.errors import DataError
+from crosseval.data.json_files import decode_utf8, parse_json
 from crosseval.data.records import SETTINGS, SUBSETS
 
 UPSTREAM_BASE_URL = "https://raw.githubusercontent.com/haoyiq114/CROSS/main"
@@ -94,9 +94,14 @@ def ensure_upstream(
             file_url = f"{url}/{rel}"
             data = _download(client, file_url, MAX_DATA_FILE_BYTES)
             try:
-                parsed = json.loads(data.decode("utf-8-sig"))
-            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-                raise DataError(file_url, f"the download is not valid JSON: {exc}") from exc
+                parsed = parse_json(decode_utf8(data, file_url), file_url)
+            except DataError as exc:
+                raise DataError(
+                    file_url,
+                    f"the download is not valid JSON: {exc.problem}",
+                    line=exc.line,
+                    column=exc.column,
+                ) from exc
             if not isinstance(parsed, list):
                 raise DataError(file_url, "the download is not a JSON array of records")
             path = target / rel

@@ -86,6 +86,45 @@ def _check_model_folder(model_id: str) -> None:
         )
 
 
+def _check_hub_can_deliver(model_id: str) -> None:
+    """A one-line `ConfigError`, at once, for a model that is neither on disk nor to be had from the hub.
+
+    A local folder, or a hub model already in the cache, needs no network. Anything else is asked of the
+    hub once, without retries: transformers would otherwise retry an unreachable hub for half a minute,
+    a warning line per try, before failing with the same news.
+    """
+    if Path(model_id).expanduser().is_dir():
+        return
+    from huggingface_hub import HfApi, constants, try_to_load_from_cache
+    from huggingface_hub.errors import HfHubHTTPError, HFValidationError, RepositoryNotFoundError
+    from huggingface_hub.utils import validate_repo_id
+
+    failure = f"cannot load the model {model_id!r}"
+    try:
+        validate_repo_id(model_id)
+    except HFValidationError:
+        raise ConfigError(f"{failure}: no such folder, and not a hub model id (namespace/name)") from None
+    if isinstance(try_to_load_from_cache(model_id, "config.json"), str):
+        return
+    if constants.HF_HUB_OFFLINE:
+        raise ConfigError(
+            f"{failure}: not a local folder, not in the Hugging Face cache, and HF_HUB_OFFLINE is set"
+        )
+    try:
+        HfApi().model_info(model_id, timeout=constants.HF_HUB_ETAG_TIMEOUT)
+    except RepositoryNotFoundError:
+        raise ConfigError(
+            f"{failure}: no such folder, and the hub has no such model (a private or gated one needs HF_TOKEN)"
+        ) from None
+    except HfHubHTTPError:
+        return  # the hub answers: loading will say what it refuses
+    except Exception as error:  # the transport's errors differ by huggingface_hub version (httpx, httpx2)
+        raise ConfigError(
+            f"{failure}: not a local folder, not in the Hugging Face cache, and the hub at {constants.ENDPOINT} "
+            f"cannot be reached ({type(error).__name__}): check the network, or give a local folder"
+        ) from None
+
+
 def _check_is_vision_language_model(model_id: str, trust_remote_code: bool) -> None:
     """A `ConfigError` unless the model's config describes an image-text-to-text model."""
     from transformers import AutoConfig
@@ -205,6 +244,7 @@ class HFBackend(InProcessBackend[_LoadedModel]):
             raise ConfigError(
                 f"the hf/ backend needs torch and transformers ({error}): pip install 'crosseval[local]'"
             ) from None
+        _check_hub_can_deliver(self.model_id)
         _check_is_vision_language_model(self.model_id, self.trust_remote_code)
         processor = _load_processor(self.model_id, self.trust_remote_code)
         device = self.device
