@@ -31,7 +31,7 @@ REPS = "200"
 PAPER = FakeJudge("judge-a|paper|0001", "openai/judge-1", "paper")
 SINGLE = FakeJudge("judge-a|single|0001", "openai/judge-1", "single")
 
-ADDED_KEYS: dict[str, tuple[str, ...]] = {"run": ()}
+ADDED_KEYS: dict[str, tuple[str, ...]] = {"run": ("unscored_by_language",)}
 """Keys a report run gained after the golden files were written (additive, never renamed)."""
 
 
@@ -160,6 +160,18 @@ def test_cli_json_matches_the_golden_files(tmp_path: Path) -> None:
         actual = normalised(name, cli_json(args))
         golden = json.loads((GOLDEN_DIR / f"{name}.json").read_text(encoding="utf-8"))
         assert _as_text(actual) == _as_text(golden), name
+
+
+def test_the_added_keys_hold_what_they_say(tmp_path: Path) -> None:
+    args = golden_commands(write_golden_runs(tmp_path))["report-one-config"]
+    (run,) = cli_json(args)["runs"]
+    by_language = run["unscored_by_language"]
+    assert list(by_language) == ["English", "Japanese", "Persian", "Spanish"]
+    totals = {
+        status: sum(counts[status] for counts in by_language.values())
+        for status in run["unscored"]["verdicts"]
+    }
+    assert totals == run["unscored"]["verdicts"]  # every scored or unscored verdict, split by language
 
 
 def _write_golden_files() -> None:

@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from crosseval.engine.store import GenerationRecord, RunStore
+from crosseval.report.model import Report
 from crosseval.report.server import ReportServer, live_report, run_version
 from crosseval.report.summary import build_report
 from tests.report.test_html import (
@@ -51,7 +52,7 @@ def test_page_and_version_follow_the_store(fixture_runs: Any) -> None:  # noqa: 
     run_dirs, samples, _ = fixture_runs
     builds: list[Sequence[Path]] = []
 
-    def counting_builder(dirs: Sequence[Path], judge_config: str | None) -> dict[str, Any]:
+    def counting_builder(dirs: Sequence[Path], judge_config: str | None) -> Report:
         builds.append(dirs)
         return build_report(dirs, judge_config=judge_config, bootstrap_reps=50)
 
@@ -93,7 +94,7 @@ def test_a_run_not_judged_yet_is_shown_with_a_notice(cross_sample: Path, tmp_pat
         store.put_samples(samples)
     _add_generation(run_dir, samples[1].id, "First answer.")
     report = live_report([run_dir], None)
-    assert report["runs"] == [] and "no judge verdicts" in report["notices"][0]
+    assert report.runs == () and "no judge verdicts" in report.notices[0]
     with ReportServer([run_dir]) as server:
         page = httpx.get(server.url, timeout=30)
     assert page.status_code == 200

@@ -23,33 +23,36 @@ from urllib.parse import urlsplit
 
 from crosseval.engine.manifest import MANIFEST_FILENAME
 from crosseval.engine.store import STORE_FILENAME
+from crosseval.metrics.aggregate import BootstrapSettings
 from crosseval.report.html import ReportInputError, render_html_report
+from crosseval.report.model import Report, RunReport
 
 logger = logging.getLogger(__name__)
 
-ReportBuilder = Callable[[Sequence[Path], str | None], dict[str, Any]]
-"""(run_dirs, judge_config) -> the report dict of `crosseval.report.summary.build_report`."""
+ReportBuilder = Callable[[Sequence[Path], str | None], Report]
+"""(run_dirs, judge_config) -> the report, as `crosseval.report.summary.build_report` builds it."""
 
 _WATCHED_SUFFIXES = ("", "-wal")
 _MAX_RENDERS = 3
 
 
-def live_report(run_dirs: Sequence[Path], judge_config: str | None) -> dict[str, Any]:
+def live_report(run_dirs: Sequence[Path], judge_config: str | None) -> Report:
     """`build_report`, run by run: a run that cannot be scored yet (no responses or no verdicts, as
     early in a run) becomes a notice on the page instead of an error, and its samples still show."""
     from crosseval.metrics.runs import RunInputError
     from crosseval.report.summary import build_report
 
-    report: dict[str, Any] = {"runs": [], "notices": []}
+    rows: list[RunReport] = []
+    notices: list[str] = []
+    settings = BootstrapSettings()
     for run_dir in run_dirs:
         try:
-            single = build_report([run_dir], judge_config=judge_config)
+            single = build_report([run_dir], judge_config=judge_config, bootstrap_reps=settings.reps)
         except RunInputError as exc:
-            report["notices"].append(f"Not scored yet: {exc}")
+            notices.append(f"Not scored yet: {exc}")
             continue
-        report["runs"].extend(single.pop("runs"))
-        report = {**single, **report}
-    return report
+        rows.extend(single.runs)
+    return Report(runs=tuple(rows), bootstrap=settings, notices=tuple(notices))
 
 
 def run_version(run_dirs: Sequence[Path]) -> str:
