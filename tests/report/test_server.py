@@ -119,6 +119,32 @@ def test_version_covers_the_write_ahead_log_and_the_manifest(fixture_runs: Any) 
         store.close()
 
 
+def _raw_get(port: int, host_header: str | None, path: str = "/version") -> tuple[int, bytes]:
+    """A GET sent byte by byte, so the Host header is exactly what a rebinding page's browser would send."""
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as connection:
+        host_line = "" if host_header is None else f"Host: {host_header}\r\n"
+        connection.sendall(f"GET {path} HTTP/1.1\r\n{host_line}Connection: close\r\n\r\n".encode())
+        reply = b""
+        while chunk := connection.recv(65536):
+            reply += chunk
+    head, _, body = reply.partition(b"\r\n\r\n")
+    return int(head.split()[1]), body
+
+
+def test_only_requests_for_the_bound_host_are_answered(fixture_runs: Any) -> None:  # noqa: F811
+    run_dirs, _, report = fixture_runs
+    with ReportServer(run_dirs, report_builder=lambda dirs, config: report) as server:
+        port = int(server.url.rsplit(":", 1)[1].strip("/"))
+        for host in (f"127.0.0.1:{port}", f"localhost:{port}", f"LOCALHOST:{port}"):
+            status, body = _raw_get(port, host)
+            assert status == 200 and b'"version"' in body, host
+        assert _raw_get(port, f"localhost:{port}", "/")[0] == 200
+        for host in (f"evil.example:{port}", "evil.example", f"127.0.0.1:{port + 1}", "127.0.0.1", "", None):
+            for path in ("/", "/version"):
+                status, body = _raw_get(port, host, path)
+                assert (status, body) == (400, b"unexpected Host header"), (host, path)
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

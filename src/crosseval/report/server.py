@@ -6,6 +6,10 @@ run's `run.sqlite`, its write-ahead log and `manifest.json`, so every committed 
 without re-reading the database on each poll; the page itself is rendered again only when asked
 for after a change. Uses the standard library's threading HTTP server: one local user, no
 dependencies, and nothing is ever bound to a public interface by default.
+
+Requests are answered only when their `Host` header names the address the server bound
+(`127.0.0.1:PORT`, or `localhost:PORT`); any other gets 400. A web page elsewhere could otherwise
+point a name it controls at 127.0.0.1 (DNS rebinding) and read the report from the user's browser.
 """
 
 from __future__ import annotations
@@ -97,6 +101,9 @@ class ReportServer:
         self._httpd = ThreadingHTTPServer((host, port), _handler_for(self))
         self._httpd.daemon_threads = True
         self._thread: threading.Thread | None = None
+        bound_port = self._httpd.server_address[1]
+        self.allowed_hosts = frozenset(f"{name}:{bound_port}" for name in (host, "127.0.0.1", "localhost"))
+        """`Host` header values answered: the bound address and port, or `localhost` with that port."""
 
     @property
     def url(self) -> str:
@@ -163,6 +170,9 @@ def _handler_for(server: ReportServer) -> type[BaseHTTPRequestHandler]:
         server_version = "crosseval-view"
 
         def do_GET(self) -> None:
+            if (self.headers.get("Host") or "").strip().lower() not in server.allowed_hosts:
+                self._send(HTTPStatus.BAD_REQUEST, b"unexpected Host header", "text/plain; charset=utf-8")
+                return
             path = urlsplit(self.path).path
             if path in ("/", "/index.html"):
                 try:
