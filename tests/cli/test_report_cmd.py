@@ -188,6 +188,7 @@ def test_judge_config_by_prefix(judged_twice: Path) -> None:
     ambiguous = _invoke("report", judged_twice, "--judge-config", "judge|")
     assert ambiguous.exit_code == 1
     assert "judge config 'judge|' is ambiguous; it begins judge|paper|1, judge|single|1" in ambiguous.stderr
+    assert "hint: give more of the judge config's id" in ambiguous.stderr
 
 
 def test_compare_refuses_runs_judged_differently(

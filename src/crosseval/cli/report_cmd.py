@@ -70,13 +70,14 @@ PairedJudgeConfigs = Annotated[
 
 
 def _build_or_exit(build: Callable[[], Built]) -> Built:
-    """`build()`, with a bad run or bad option printed as `error: ...` and exit 1."""
+    """`build()`, with a bad run or bad option printed as `error: ...` (and its hint) and exit 1."""
     from crosseval.metrics.runs import RunInputError
 
     try:
         return build()
     except (RunInputError, ValueError) as exc:
-        fail(str(exc), code=EXIT_BAD_INPUT)
+        hint = exc.hint if isinstance(exc, RunInputError) else None
+        fail(f"{exc}\nhint: {hint}" if hint else str(exc), code=EXIT_BAD_INPUT)
 
 
 def _emit(

@@ -157,17 +157,17 @@ def paired_judge_choices(
         reason_a: ChoiceReason = "only" if len(available_a) == 1 else "shared"
         reason_b: ChoiceReason = "only" if len(available_b) == 1 else "shared"
         return JudgeChoice(shared[0], reason_a, available_a), JudgeChoice(shared[0], reason_b, available_b)
-    listing = f"{run_a.run_dir} has {', '.join(available_a)}; {run_b.run_dir} has {', '.join(available_b)}"
     if not shared:
         raise RunInputError(
             f"{run_a.run_dir} and {run_b.run_dir} were judged with no judge config in common, so their "
-            f"results cannot be paired: {listing}",
+            f"results cannot be paired: {run_a.run_dir} has {', '.join(available_a)}; "
+            f"{run_b.run_dir} has {', '.join(available_b)}",
             hint="judge both runs with the same judge (crosseval judge RUN --judge MODEL ...), "
             "or name one config per run with --judge-config twice",
         )
     raise RunInputError(
         f"{run_a.run_dir} and {run_b.run_dir} share {len(shared)} judge configs ({', '.join(shared)}); "
-        f"choose one with --judge-config ({listing})"
+        "choose one with --judge-config"
     )
 
 
