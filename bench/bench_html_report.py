@@ -2,7 +2,7 @@
 
 Builds synthetic runs the size of CROSS (1,284 samples over 321 base items and images, 3 rounds,
 four verdicts per response, answers of about 1,500 characters and reasons of about 400), one run per
-model, then prints: the time to build the report dict and to render the page, the file size (and
+model, then prints: the time to build the report and to render the page, the file size (and
 how much of it is thumbnails), and, when Chromium and Selenium are present, how long the page takes
 to become interactive and to apply a filter in headless Chromium.
 

@@ -6,6 +6,8 @@ import pytest
 from typer.testing import CliRunner
 
 from crosseval.cli import app
+from crosseval.report.model import Report
+from tests.helpers.imports import modules_after
 from tests.metrics.fixtures import constant, cross_sample_samples, write_known_run, write_run
 
 runner = CliRunner()
@@ -47,7 +49,7 @@ def test_report_markdown_csv_and_terminal(runs: tuple[Path, Path]) -> None:
 def test_report_html_hands_the_report_to_the_html_writer(
     runs: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    calls: list[tuple[list[Path], Path, dict[str, Any]]] = []
+    calls: list[tuple[list[Path], Path, Report]] = []
     monkeypatch.setattr(
         "crosseval.report.html.write_html_report",
         lambda run_dirs, out_path, report: calls.append((list(run_dirs), out_path, report)),
@@ -57,7 +59,7 @@ def test_report_html_hands_the_report_to_the_html_writer(
     assert result.exit_code == 0, result.output
     ((run_dirs, out_path, report),) = calls
     assert run_dirs == [runs[0]] and out_path == out
-    assert report == json.loads(result.stdout)
+    assert report.as_dict() == json.loads(result.stdout)
 
 
 @pytest.mark.parametrize(
@@ -150,3 +152,68 @@ def test_agreement_needs_two_judges_over_the_same_responses(runs: tuple[Path, Pa
     assert one_config.exit_code == 1 and "name the two judge configs" in one_config.stderr
     different = _invoke("agreement", *runs)
     assert different.exit_code == 1 and "different responses" in different.stderr
+
+
+@pytest.fixture
+def judged_twice(tmp_path: Path, cross_sample: Path) -> Path:
+    samples = cross_sample_samples(cross_sample)
+    run_dir = write_run(tmp_path / "twice", samples, constant(1), judge_config="judge|paper|1")
+    return write_run(run_dir, samples, constant(0), judge_config="judge|single|1", verdict_time="2026-02-01")
+
+
+def test_a_run_judged_twice_is_reported_as_a_row_per_judge_config(judged_twice: Path) -> None:
+    result = _invoke("report", judged_twice, "--json", "--bootstrap-reps", "20")
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)["runs"]
+    assert [(r["judge"]["config"], r["judge"]["chosen"]) for r in rows] == [
+        ("judge|paper|1", "each"),
+        ("judge|single|1", "each"),
+    ]
+    terminal = _invoke("report", judged_twice, "--bootstrap-reps", "20")
+    assert terminal.exit_code == 0, terminal.output
+    assert "one of the run's 2 judge configs, each on its own row" in terminal.stdout
+    overall = [line.split() for line in terminal.stdout.split("Overall", 1)[1].splitlines()[1:5]]
+    assert [line[:3] for line in overall] == [
+        ["openai/model-a", "(judge", "100.0"],
+        ["judge|paper|1)"],
+        ["openai/model-a", "(judge", "0.0"],
+        ["judge|single|1)"],
+    ], terminal.stdout
+
+
+def test_judge_config_by_prefix(judged_twice: Path) -> None:
+    chosen = _invoke("report", judged_twice, "--json", "--bootstrap-reps", "20", "--judge-config", "judge|s")
+    assert chosen.exit_code == 0, chosen.output
+    assert [r["judge"]["config"] for r in json.loads(chosen.stdout)["runs"]] == ["judge|single|1"]
+    ambiguous = _invoke("report", judged_twice, "--judge-config", "judge|")
+    assert ambiguous.exit_code == 1
+    assert "judge config 'judge|' is ambiguous; it begins judge|paper|1, judge|single|1" in ambiguous.stderr
+    assert "hint: give more of the judge config's id" in ambiguous.stderr
+
+
+def test_compare_refuses_runs_judged_differently(
+    judged_twice: Path, tmp_path: Path, cross_sample: Path
+) -> None:
+    other = write_run(
+        tmp_path / "other", cross_sample_samples(cross_sample), constant(1), judge_config="x|paper|2"
+    )
+    result = _invoke("compare", judged_twice, other, "--bootstrap-reps", "20")
+    assert result.exit_code == 1
+    message = " ".join(result.stderr.split())
+    assert "no judge config in common" in message
+    assert f"{judged_twice} has judge|paper|1, judge|single|1; {other} has x|paper|2" in message
+    several = _invoke("compare", judged_twice, judged_twice, "--bootstrap-reps", "20")
+    assert several.exit_code == 1 and "choose one with --judge-config" in " ".join(several.stderr.split())
+    mixed = _invoke("compare", judged_twice, other, "--judge-config", "judge|p", "--judge-config", "x")
+    assert mixed.exit_code == 0, mixed.output
+    assert "different judge configs" in " ".join(mixed.stdout.split())
+
+
+def test_report_loads_neither_scipy_nor_scikit_learn(runs: tuple[Path, Path]) -> None:
+    loaded = modules_after(
+        "from typer.testing import CliRunner\n"
+        "from crosseval.cli import app\n"
+        f"result = CliRunner().invoke(app, ['report', {str(runs[0])!r}, '--json', '--bootstrap-reps', '10'])\n"
+        "assert result.exit_code == 0, result.output"
+    )
+    assert [m for m in loaded if m.split(".")[0] in ("scipy", "sklearn")] == []

@@ -1,7 +1,8 @@
 import pytest
 
 from crosseval.engine.store import GenerationRecord, VerdictRecord
-from crosseval.metrics.observations import build_observations, latest_verdicts, reported_score
+from crosseval.metrics.observations import build_observations, latest_verdicts
+from crosseval.vocabulary import reported_score
 from tests.helpers.fake_run import make_sample, verdict
 
 SAMPLE = make_sample("casa", "english", "Japan_1")

@@ -1,5 +1,5 @@
 from crosseval.engine.store import GenerationRecord, VerdictRecord
-from crosseval.metrics.unscored import count_unscored, error_kind
+from crosseval.metrics.unscored import count_unscored, error_kind, unscored_by_language
 from tests.helpers.fake_run import make_sample, verdict
 
 SAMPLE = make_sample("casa", "english", "Japan_1")
@@ -39,3 +39,24 @@ def test_error_kind_reads_the_leading_word() -> None:
     assert error_kind("timeout: attempt took 30 s") == "timeout"
     assert error_kind(None) == "unknown"
     assert error_kind("  ") == "unknown"
+
+
+def test_verdicts_are_counted_by_the_language_asked_in() -> None:
+    english = SAMPLE
+    persian = make_sample("casa", "multilingual", "Iran_1")
+    generations = [
+        GenerationRecord("g1", english.id, 1, "m", "ok", response="r"),
+        GenerationRecord("g2", persian.id, 1, "m", "ok", response="r"),
+        GenerationRecord("g3", persian.id, 2, "m", "error", error="timeout"),
+    ]
+    verdicts = [
+        verdict("g1", english.id, 1, "awareness", 1),
+        verdict("g2", persian.id, 1, "awareness", "parse_error"),
+        verdict("g2", persian.id, 1, "education", "refused"),
+        verdict("g2", persian.id, 1, "violation", 0),
+        verdict("g3", persian.id, 2, "awareness", 1),  # on a failed generation: ignored
+    ]
+    assert unscored_by_language([english, persian], generations, verdicts) == {
+        "English": {"ok": 1, "parse_error": 0, "api_error": 0, "refused": 0},
+        "Persian": {"ok": 1, "parse_error": 1, "api_error": 0, "refused": 1},
+    }

@@ -37,6 +37,6 @@ def test_model_and_judge_tokens_are_kept_apart() -> None:
             completion_tokens=0,
         ),
     ]
-    usage = token_usage(generations, verdicts)
+    usage = token_usage(generations, verdicts).as_dict()
     assert usage["model"] == {"requests": 2, "attempts": 3, "prompt_tokens": 100, "completion_tokens": 30}
     assert usage["judge"] == {"verdicts": 2, "attempts": 2, "prompt_tokens": 500, "completion_tokens": 80}

@@ -16,6 +16,8 @@ import json
 import os
 import re
 from collections.abc import Sequence
+from dataclasses import replace
+from importlib import resources
 from pathlib import Path
 from stat import S_IMODE
 from typing import Any
@@ -26,8 +28,11 @@ from PIL import Image
 from crosseval.data.records import Sample
 from crosseval.engine.manifest import update_manifest
 from crosseval.engine.store import DIMENSIONS, Dimension
+from crosseval.metrics.aggregate import BootstrapSettings
 from crosseval.report.html import ReportInputError, render_html_report, write_html_report
+from crosseval.report.model import Report
 from crosseval.report.summary import build_report
+from crosseval.vocabulary import vocabulary_for_report
 from tests.helpers.fake_run import FakeJudge, ScoreOrStatus, fake_thumbnail_image, make_sample, write_fake_run
 
 MODEL_A = "openai/gpt-4o-mini"
@@ -157,7 +162,7 @@ def write_fixture_run(
 
 
 @pytest.fixture
-def fixture_runs(cross_sample: Path, tmp_path: Path) -> tuple[list[Path], list[Sample], dict[str, Any]]:
+def fixture_runs(cross_sample: Path, tmp_path: Path) -> tuple[list[Path], list[Sample], Report]:
     samples = load_fixture_samples(cross_sample)
     run_a, run_b = tmp_path / "run-a", tmp_path / "run-b"
     write_fixture_run(run_a, samples, MODEL_A, rounds=3)
@@ -178,7 +183,7 @@ def test_leaderboard_shows_every_cell_with_its_interval(fixture_runs: Any) -> No
     run_dirs, _, report = fixture_runs
     html = render_html_report(run_dirs, report=report)
     table = html[html.index('<table class="leaderboard">') : html.index("</table>")]
-    cell = report["runs"][0]["scores"]["safeworld"]["multilingual"]["compliance"]
+    cell = report.as_dict()["runs"][0]["scores"]["safeworld"]["multilingual"]["compliance"]
     assert f'{cell["mean"]:.1f}<span class="ci">{cell["ci_low"]:.1f}–{cell["ci_high"]:.1f}</span>' in table
     assert table.count('<td class="score') == 2 * 16
     assert "CASA" in table and "SafeWorld" in table and "Multilingual" in table
@@ -190,8 +195,8 @@ def test_leaderboard_shows_every_cell_with_its_interval(fixture_runs: Any) -> No
 def test_unscored_counts_are_listed_not_hidden(fixture_runs: Any) -> None:
     run_dirs, _, report = fixture_runs
     html = render_html_report(run_dirs, report=report)
-    notes = html[html.index('<div class="unscored">') :]
-    for run in report["runs"]:
+    notes = html[html.index('<div class="not-scored">') :]
+    for run in report.as_dict()["runs"]:
         unscored = run["unscored"]
         assert unscored["verdicts"]["parse_error"] > 0 and unscored["failed_generations"] > 0
         line = notes[notes.index(run["model"].replace("<", "&lt;").replace(">", "&gt;")) :].split("</li>")[0]
@@ -290,7 +295,7 @@ def test_charts_cover_models_countries_and_languages(fixture_runs: Any) -> None:
     countries = {s.country for s in samples}
     assert (
         countries
-        == set(report["runs"][0]["breakdowns"]["country"])
+        == set(report.runs[0].breakdowns["country"])
         == {"Japan", "Iran", "India", "Mexico", "Egypt"}
     )
     for country in countries:
@@ -299,22 +304,26 @@ def test_charts_cover_models_countries_and_languages(fixture_runs: Any) -> None:
     assert translated == {"Japanese", "Persian", "Hindi", "Arabic", "Spanish"}
     for language in translated:
         assert f">{language}</text>" in charts
-    awareness = report["runs"][0]["overall"]["awareness"]
-    assert f"{MODEL_A} · Awareness: {awareness['mean']:.1f}% [{awareness['ci_low']:.1f}, " in charts
+    awareness = report.runs[0].overall["awareness"]
+    assert awareness.mean is not None and awareness.ci_low is not None
+    assert f"{MODEL_A} · Awareness: {awareness.mean:.1f}% [{awareness.ci_low:.1f}, " in charts
 
 
 def test_the_language_chart_draws_the_reports_language_pairs(fixture_runs: Any) -> None:
     run_dirs, _, report = fixture_runs
-    hindi = report["runs"][0]["language_pairs"]["Hindi"]
+    hindi = report.runs[0].language_pairs["Hindi"]
     english, translated = hindi["english"]["education"], hindi["multilingual"]["education"]
-    assert english["mean"] is not None and translated["mean"] is not None
+    assert english.mean is not None and translated.mean is not None
     html = render_html_report(run_dirs, report=report)
     for side, stat in (("English query", english), ("Translated query", translated)):
-        assert f"Hindi · Education · {side}: {stat['mean']:.1f}% " in html
+        assert f"Hindi · Education · {side}: {stat.mean:.1f}% " in html
 
-    only_persian = json.loads(json.dumps(report))
-    for run in only_persian["runs"]:
-        run["language_pairs"] = {"Persian": run["language_pairs"]["Persian"]}
+    only_persian = replace(
+        report,
+        runs=tuple(
+            replace(run, language_pairs={"Persian": run.language_pairs["Persian"]}) for run in report.runs
+        ),
+    )
     charts = render_html_report(run_dirs, report=only_persian)
     charts = charts[charts.index('<section id="charts"') : charts.index('<section id="samples"')]
     assert ">Persian</text>" in charts and ">Hindi</text>" not in charts
@@ -345,6 +354,50 @@ def test_the_written_report_is_readable_by_others_as_the_umask_allows(
 def test_a_folder_without_a_run_is_named_in_the_error(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(ReportInputError, match=r"empty: no run\.sqlite"):
-        render_html_report([tmp_path / "empty"], report={"runs": []})
+        render_html_report([tmp_path / "empty"], report=Report(runs=(), bootstrap=BootstrapSettings()))
     with pytest.raises(ReportInputError, match="missing: not a directory"):
-        render_html_report([tmp_path / "missing"], report={"runs": []})
+        render_html_report([tmp_path / "missing"], report=Report(runs=(), bootstrap=BootstrapSettings()))
+
+
+def test_the_page_script_reads_the_vocabulary_from_its_data(fixture_runs: Any) -> None:
+    run_dirs, _, report = fixture_runs
+    data = embedded_json(render_html_report(run_dirs, report=report, compress=False), "crosseval-data")
+    assert data["vocabulary"] == json.loads(json.dumps(vocabulary_for_report()))
+    script = (
+        resources.files("crosseval.report").joinpath("templates", "report.js").read_text(encoding="utf-8")
+    )
+    for declared in ("parse_error", "api_error", "Parse error", "Judge refused", "judge call failed"):
+        assert declared not in script, f"report.js declares {declared!r} itself"
+
+
+def test_languages_that_lost_verdicts_are_listed(fixture_runs: Any) -> None:
+    run_dirs, _, report = fixture_runs
+    html = render_html_report(run_dirs, report=report)
+    table = html[html.index('<table class="unscored-languages">') :].split("</table>")[0]
+    persian = report.runs[0].unscored_by_language["Persian"]
+    lost = sum(persian[status] for status in ("parse_error", "api_error", "refused"))
+    assert lost > 0
+    row = table[table.index(f"<td>{MODEL_A}</td><td>Persian</td>") :].split("</tr>")[0]
+    assert f'<td class="num">{sum(persian.values())}</td>' in row
+    assert f'<td class="num">{persian["parse_error"]}</td>' in row
+
+
+def test_a_run_judged_two_ways_shows_each_judge_config(cross_sample: Path, tmp_path: Path) -> None:
+    samples = load_fixture_samples(cross_sample)[:6]
+    run_dir = tmp_path / "run"
+    for config, score in (("judge-a", 1), ("judge-b", 0)):
+        write_fake_run(
+            run_dir, samples, lambda s, r, d, score=score: score, judge=FakeJudge(config), rounds=(1,)
+        )
+    report = build_report([run_dir], bootstrap_reps=20)
+    html = render_html_report([run_dir], report=report, compress=False)
+    table = html[html.index('<table class="leaderboard">') : html.index("</table>")]
+    assert "openai/model-a (judge judge-a)" in table and "openai/model-a (judge judge-b)" in table
+    data = embedded_json(html, "crosseval-data")
+    assert [(m["label"], m["judge_config"]) for m in data["models"]] == [
+        ("openai/model-a (judge judge-a)", "judge-a"),
+        ("openai/model-a (judge judge-b)", "judge-b"),
+    ]
+    first = data["samples"][0]["results"]
+    assert first["m0"][0]["verdicts"]["awareness"]["score"] == 1
+    assert first["m1"][0]["verdicts"]["awareness"]["score"] == 0

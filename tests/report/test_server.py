@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from crosseval.engine.store import GenerationRecord, RunStore
+from crosseval.report.model import Report
 from crosseval.report.server import ReportServer, live_report, run_version
 from crosseval.report.summary import build_report
 from tests.report.test_html import (
@@ -51,7 +52,7 @@ def test_page_and_version_follow_the_store(fixture_runs: Any) -> None:  # noqa: 
     run_dirs, samples, _ = fixture_runs
     builds: list[Sequence[Path]] = []
 
-    def counting_builder(dirs: Sequence[Path], judge_config: str | None) -> dict[str, Any]:
+    def counting_builder(dirs: Sequence[Path], judge_config: str | None) -> Report:
         builds.append(dirs)
         return build_report(dirs, judge_config=judge_config, bootstrap_reps=50)
 
@@ -93,7 +94,7 @@ def test_a_run_not_judged_yet_is_shown_with_a_notice(cross_sample: Path, tmp_pat
         store.put_samples(samples)
     _add_generation(run_dir, samples[1].id, "First answer.")
     report = live_report([run_dir], None)
-    assert report["runs"] == [] and "no judge verdicts" in report["notices"][0]
+    assert report.runs == () and "no judge verdicts" in report.notices[0]
     with ReportServer([run_dir]) as server:
         page = httpx.get(server.url, timeout=30)
     assert page.status_code == 200
@@ -116,6 +117,32 @@ def test_version_covers_the_write_ahead_log_and_the_manifest(fixture_runs: Any) 
         assert run_version(run_dirs) != after_manifest
     finally:
         store.close()
+
+
+def _raw_get(port: int, host_header: str | None, path: str = "/version") -> tuple[int, bytes]:
+    """A GET sent byte by byte, so the Host header is exactly what a rebinding page's browser would send."""
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as connection:
+        host_line = "" if host_header is None else f"Host: {host_header}\r\n"
+        connection.sendall(f"GET {path} HTTP/1.1\r\n{host_line}Connection: close\r\n\r\n".encode())
+        reply = b""
+        while chunk := connection.recv(65536):
+            reply += chunk
+    head, _, body = reply.partition(b"\r\n\r\n")
+    return int(head.split()[1]), body
+
+
+def test_only_requests_for_the_bound_host_are_answered(fixture_runs: Any) -> None:  # noqa: F811
+    run_dirs, _, report = fixture_runs
+    with ReportServer(run_dirs, report_builder=lambda dirs, config: report) as server:
+        port = int(server.url.rsplit(":", 1)[1].strip("/"))
+        for host in (f"127.0.0.1:{port}", f"localhost:{port}", f"LOCALHOST:{port}"):
+            status, body = _raw_get(port, host)
+            assert status == 200 and b'"version"' in body, host
+        assert _raw_get(port, f"localhost:{port}", "/")[0] == 200
+        for host in (f"evil.example:{port}", "evil.example", f"127.0.0.1:{port + 1}", "127.0.0.1", "", None):
+            for path in ("/", "/version"):
+                status, body = _raw_get(port, host, path)
+                assert (status, body) == (400, b"unexpected Host header"), (host, path)
 
 
 def _free_port() -> int:

@@ -186,8 +186,8 @@ def run(
 
     Keys come from the environment: CROSSEVAL_API_KEY (or OPENAI_API_KEY); CROSSEVAL_JUDGE_API_KEY for the judge.
     """
+    from crosseval.cli.report_cmd import print_terminal_report
     from crosseval.report.summary import build_report
-    from crosseval.report.tables import render_markdown
 
     judge_config = judge_options.judge_config(judge_max_connections or model.max_connections, retry)
     benchmark = selection.load(required=True)
@@ -204,7 +204,7 @@ def run(
     )
     report = build_report([target], judge_config=judged.judge_config)
     console.print()
-    typer.echo(render_markdown(report))
+    print_terminal_report(report, summary_only=True)
     console.print(
         f"Run directory: [bold]{escape(str(target))}[/] (report again: crosseval report {escape(str(target))})"
     )

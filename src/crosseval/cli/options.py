@@ -201,7 +201,10 @@ JsonOption = Annotated[bool, flag("--json", help="Print JSON instead of tables."
 JudgeConfigOption = Annotated[
     str | None,
     option(
-        "--judge-config", metavar="NAME", when_unset="the only or latest", help="Judge configuration to read."
+        "--judge-config",
+        metavar="NAME",
+        when_unset="each, a row per config",
+        help="Judge configuration to read: an id, or a prefix of one.",
     ),
 ]
 ConfigFileOption = Annotated[

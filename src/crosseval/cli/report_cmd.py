@@ -1,10 +1,16 @@
-"""`crosseval report`, `crosseval compare` and `crosseval agreement`: read judged runs, print statistics."""
+"""`crosseval report`, `crosseval compare` and `crosseval agreement`: read judged runs, print statistics.
+
+Each builds a typed result (`crosseval.report.model`) and prints it as `--json` (its `as_dict()`),
+Markdown, CSV or terminal tables; `print_terminal_report` is also how `crosseval run` ends. A run
+judged several ways is reported as a row per judge configuration; `--judge-config` takes an id or an
+unambiguous prefix of one.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -15,6 +21,11 @@ from crosseval.cli.options import JsonOption, JudgeConfigOption, flag, option
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
+
+    from crosseval.report.model import Report
+    from crosseval.report.tables import CellStyle
+
+Built = TypeVar("Built")
 
 EXIT_BAD_INPUT = 1
 
@@ -40,36 +51,65 @@ Seed = Annotated[
 ]
 RunDirsArgument = Annotated[
     list[Path],
-    typer.Argument(metavar="RUN_DIR", help="Run directories; one table row each.", show_default=False),
+    typer.Argument(
+        metavar="RUN_DIR",
+        help="Run directories; a table row each (per judge config, when judged several ways).",
+        show_default=False,
+    ),
+]
+PairedJudgeConfigs = Annotated[
+    list[str] | None,
+    option(
+        "--judge-config",
+        metavar="NAME",
+        panel=PANEL_STATISTICS,
+        when_unset="the one both runs share",
+        help="Once for both runs, or twice: for A, then B. An id or a prefix of one.",
+    ),
 ]
 
 
-def _build_or_exit(build: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-    """`build()`, with a bad run or bad option printed as `error: ...` and exit 1."""
+def _build_or_exit(build: Callable[[], Built]) -> Built:
+    """`build()`, with a bad run or bad option printed as `error: ...` (and its hint) and exit 1."""
     from crosseval.metrics.runs import RunInputError
 
     try:
         return build()
     except (RunInputError, ValueError) as exc:
-        fail(str(exc), code=EXIT_BAD_INPUT)
+        hint = exc.hint if isinstance(exc, RunInputError) else None
+        fail(f"{exc}\nhint: {hint}" if hint else str(exc), code=EXIT_BAD_INPUT)
 
 
 def _emit(
-    data: dict[str, Any],
+    data: Built,
+    as_dict: Callable[[Built], dict[str, Any]],
     as_json: bool,
     as_markdown: bool,
-    markdown: Callable[[dict[str, Any]], str],
-    rich: Callable[[dict[str, Any]], RenderableType],
+    markdown: Callable[[Built], str],
+    rich: Callable[[Built, int], RenderableType],
 ) -> bool:
     """Print `data` as JSON, Markdown or a rich table; True when it printed the rich table."""
     if as_json:
-        print_json(data)
+        print_json(as_dict(data))
     elif as_markdown:
         typer.echo(markdown(data), nl=False)
     else:
-        Console().print(rich(data))
+        console = Console()
+        console.print(rich(data, console.width))
         return True
     return False
+
+
+def print_terminal_report(report: Report, *, style: CellStyle = "pm", summary_only: bool = False) -> None:
+    """The report on the terminal: the judge of each row, then the tables (only the summary's, if asked)."""
+    from crosseval.report.tables import judge_lines, render_rich, terminal_summary
+
+    console = Console()
+    for line in judge_lines(report):
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
+    render = terminal_summary if summary_only else render_rich
+    for table in render(report, style=style, width=console.width):
+        console.print(table)
 
 
 def report(
@@ -100,7 +140,7 @@ def report(
     """Score judged runs: the paper's table (CASA / SafeWorld x English / Multilingual), overall, breakdowns."""
     from crosseval.metrics.breakdowns import BREAKDOWN_KEYS, parse_breakdown_keys
     from crosseval.report.summary import build_report
-    from crosseval.report.tables import CellStyle, judge_lines, render_csv, render_markdown, render_rich
+    from crosseval.report.tables import render_csv, render_markdown
 
     if sum((as_json, as_csv, as_markdown)) > 1:
         fail("choose one of --json, --csv, --markdown", code=EXIT_BAD_INPUT)
@@ -117,20 +157,16 @@ def report(
     if html is not None:
         _write_html(run_dirs, html, data)
     if as_json:
-        print_json(data)
+        print_json(data.as_dict())
     elif as_csv:
         typer.echo(render_csv(data), nl=False)
     elif as_markdown:
         typer.echo(render_markdown(data, style=style), nl=False)
     else:
-        console = Console()
-        for line in judge_lines(data):
-            console.print(line, markup=False, highlight=False, soft_wrap=True)
-        for table in render_rich(data, style=style):
-            console.print(table)
+        print_terminal_report(data, style=style)
 
 
-def _write_html(run_dirs: list[Path], out_path: Path, data: dict[str, Any]) -> None:
+def _write_html(run_dirs: list[Path], out_path: Path, data: Report) -> None:
     try:
         from crosseval.report.html import write_html_report
     except ImportError as exc:
@@ -148,32 +184,32 @@ def compare(
     ],
     as_json: JsonOption = False,
     as_markdown: MarkdownOption = False,
-    judge_config: Annotated[
-        list[str] | None,
-        option(
-            "--judge-config",
-            metavar="NAME",
-            panel=PANEL_STATISTICS,
-            when_unset="the only or latest",
-            help="Once for both runs, or twice: for A, then B.",
-        ),
-    ] = None,
+    judge_config: PairedJudgeConfigs = None,
     bootstrap_reps: Reps = 2000,
     seed: Seed = 0,
 ) -> None:
-    """Paired comparison of two runs: A - B per dimension with a bootstrap interval and McNemar's exact test."""
-    from crosseval.report.summary import build_comparison
-    from crosseval.report.tables import render_comparison_markdown, render_comparison_rich
+    """Paired comparison of two runs judged alike: A - B per dimension, a bootstrap interval, McNemar's exact test."""
+    from crosseval.report.comparisons import build_comparison
+    from crosseval.report.model import Comparison
+    from crosseval.report.tables import comparison_notes, render_comparison_markdown, render_comparison_rich
 
     data = _build_or_exit(
         lambda: build_comparison(
             run_a, run_b, judge_configs=judge_config or (), bootstrap_reps=bootstrap_reps, seed=seed
         )
     )
-    if _emit(data, as_json, as_markdown, render_comparison_markdown, render_comparison_rich):
+    rich = _emit(
+        data,
+        Comparison.as_dict,
+        as_json,
+        as_markdown,
+        render_comparison_markdown,
+        lambda comparison, width: render_comparison_rich(comparison, width=width),
+    )
+    if rich:
         console = Console()
-        for name, text in data["method"].items():
-            console.print(f"{name}: {text}", markup=False, highlight=False, soft_wrap=True)
+        for note in comparison_notes(data):
+            console.print(note, markup=False, highlight=False, soft_wrap=True)
 
 
 def agreement(
@@ -193,21 +229,29 @@ def agreement(
         option(
             "--judge-config",
             metavar="NAME",
-            when_unset="the only or latest",
-            help="Twice to compare two judges of one run; once or twice with RUN_B.",
+            when_unset="the run's two, or the one both runs share",
+            help="Twice to compare two judges of one run; once or twice with RUN_B. An id or a prefix of one.",
         ),
     ] = None,
     as_json: JsonOption = False,
     as_markdown: MarkdownOption = False,
 ) -> None:
     """Agreement of two judges (or a judge and human labels) per dimension: agreement %, Cohen's kappa, confusion."""
-    from crosseval.report.summary import build_agreement
+    from crosseval.report.comparisons import build_agreement
+    from crosseval.report.model import Agreement
     from crosseval.report.tables import render_agreement_markdown, render_agreement_rich
 
     data = _build_or_exit(
         lambda: build_agreement(run_a, run_b, labels=labels, judge_configs=judge_config or ())
     )
-    _emit(data, as_json, as_markdown, render_agreement_markdown, render_agreement_rich)
+    _emit(
+        data,
+        Agreement.as_dict,
+        as_json,
+        as_markdown,
+        render_agreement_markdown,
+        lambda result, width: render_agreement_rich(result, width=width),
+    )
 
 
 REPORT_EXAMPLES = examples(

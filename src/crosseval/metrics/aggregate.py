@@ -12,8 +12,9 @@ from crosseval.metrics.bootstrap import (
     cluster_bootstrap_interval,
     cluster_totals,
 )
-from crosseval.metrics.observations import REPORTED_DIMENSIONS, Observation, ReportedDimension
+from crosseval.metrics.observations import Observation
 from crosseval.metrics.rates import mean_and_std, rates_by_round
+from crosseval.vocabulary import REPORTED_DIMENSIONS, ReportedDimension
 
 
 @dataclass(frozen=True)

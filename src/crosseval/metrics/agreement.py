@@ -15,10 +15,11 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import cohen_kappa_score
 
-from crosseval.engine.store import DIMENSIONS, Dimension, VerdictRecord
+from crosseval.engine.store import VerdictRecord
 from crosseval.metrics.labels import LabelKey
 from crosseval.metrics.observations import latest_verdicts
 from crosseval.metrics.runs import RunData, RunInputError
+from crosseval.vocabulary import DIMENSIONS, Dimension
 
 
 def cohen_kappa(labels_a: Sequence[int], labels_b: Sequence[int]) -> float | None:

@@ -20,7 +20,8 @@ from typing import Literal
 
 from crosseval.data.records import SETTINGS, SUBSETS, Sample, Setting
 from crosseval.metrics.aggregate import BootstrapSettings, RateSummary, summarize_dimensions
-from crosseval.metrics.observations import Observation, ReportedDimension
+from crosseval.metrics.observations import Observation
+from crosseval.vocabulary import ReportedDimension
 
 BreakdownKey = Literal["country", "language", "domain", "variant"]
 BREAKDOWN_KEYS: tuple[BreakdownKey, ...] = ("country", "language", "domain", "variant")

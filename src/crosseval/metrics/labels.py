@@ -13,8 +13,8 @@ import csv
 from collections import defaultdict
 from pathlib import Path
 
-from crosseval.engine.store import DIMENSIONS, Dimension
 from crosseval.metrics.runs import RunData, RunInputError
+from crosseval.vocabulary import DIMENSIONS, Dimension
 
 REQUIRED_COLUMNS: tuple[str, ...] = ("sample_id", "dimension", "label")
 

@@ -1,7 +1,8 @@
 """Scored observations: the `ok` verdicts of one judge configuration, joined with their samples.
 
 An observation is one binary score of one response (sample, round) on one reported dimension.
-The judge's `violation` verdict is reported as `compliance = 1 - violation`, as in the paper.
+The judge's `violation` verdict is reported as `compliance = 1 - violation`, as in the paper
+(`crosseval.vocabulary.reported_score`).
 Only `ok` verdicts on successful generations become observations; everything else is counted by
 `crosseval.metrics.unscored`, never scored.
 """
@@ -10,32 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Literal
 
 from crosseval.data.records import Sample
-from crosseval.engine.store import Dimension, GenerationRecord, VerdictRecord
-
-ReportedDimension = Literal["awareness", "education", "compliance", "helpfulness"]
-REPORTED_DIMENSIONS: tuple[ReportedDimension, ...] = ("awareness", "education", "compliance", "helpfulness")
-
-_REPORTED_NAME: dict[Dimension, ReportedDimension] = {
-    "awareness": "awareness",
-    "education": "education",
-    "violation": "compliance",
-    "helpfulness": "helpfulness",
-}
-
-
-def reported_dimension(dimension: Dimension) -> ReportedDimension:
-    """The name a judge dimension is reported under (`violation` -> `compliance`)."""
-    return _REPORTED_NAME[dimension]
-
-
-def reported_score(dimension: Dimension, score: int) -> int:
-    """The judge's 0/1 score turned into the reported one: compliance is 1 - violation."""
-    if score not in (0, 1):
-        raise ValueError(f"a verdict score must be 0 or 1, got {score!r}")
-    return 1 - score if dimension == "violation" else score
+from crosseval.engine.store import GenerationRecord, VerdictRecord
+from crosseval.vocabulary import REPORTED_DIMENSIONS, ReportedDimension, reported_dimension, reported_score
 
 
 @dataclass(frozen=True)

@@ -28,8 +28,9 @@ from crosseval.metrics.bootstrap import (
     replicate_rates,
     resample_weights,
 )
-from crosseval.metrics.observations import REPORTED_DIMENSIONS, Observation, ReportedDimension
+from crosseval.metrics.observations import Observation
 from crosseval.metrics.runs import RunInputError
+from crosseval.vocabulary import REPORTED_DIMENSIONS, ReportedDimension
 
 
 def mcnemar_exact(a_only: int, b_only: int) -> float:

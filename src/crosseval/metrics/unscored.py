@@ -1,7 +1,8 @@
 """What did not become a score, and why: failed generations and verdicts that are not `ok`.
 
 Reports show these counts beside every table, so a rate over fewer responses is never mistaken for
-a rate over all of them.
+a rate over all of them; `unscored_by_language` splits the verdict statuses by the language each
+sample was asked in, so losses that cluster in one language show.
 """
 
 from __future__ import annotations
@@ -12,10 +13,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from crosseval.data.records import Sample
-from crosseval.engine.store import DIMENSIONS, GenerationRecord, VerdictRecord
-from crosseval.metrics.observations import REPORTED_DIMENSIONS, latest_verdicts, reported_dimension
-
-NOT_OK_VERDICT_STATUSES: tuple[str, ...] = ("parse_error", "api_error", "refused")
+from crosseval.engine.store import GenerationRecord, VerdictRecord
+from crosseval.metrics.observations import latest_verdicts
+from crosseval.vocabulary import (
+    DIMENSIONS,
+    REPORTED_DIMENSIONS,
+    UNSCORED_STATUSES,
+    VERDICT_STATUSES,
+    VerdictStatus,
+    reported_dimension,
+)
 
 
 def error_kind(error: str | None) -> str:
@@ -47,7 +54,7 @@ class UnscoredCounts:
 
     @property
     def unscored_verdicts(self) -> int:
-        return sum(self.verdicts_by_status.get(s, 0) for s in NOT_OK_VERDICT_STATUSES)
+        return sum(self.verdicts_by_status.get(s, 0) for s in UNSCORED_STATUSES)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -71,9 +78,9 @@ def count_unscored(
     sample_ids = {s.id for s in samples}
     ok_generations = {g.key for g in generations if g.status == "ok" and g.sample_id in sample_ids}
     failed = [g for g in generations if g.status == "error"]
-    by_status: Counter[str] = Counter({status: 0 for status in ("ok", *NOT_OK_VERDICT_STATUSES)})
+    by_status: Counter[str] = Counter(dict.fromkeys(VERDICT_STATUSES, 0))
     by_dimension: dict[str, Counter[str]] = {
-        d: Counter({s: 0 for s in NOT_OK_VERDICT_STATUSES}) for d in REPORTED_DIMENSIONS
+        d: Counter(dict.fromkeys(UNSCORED_STATUSES, 0)) for d in REPORTED_DIMENSIONS
     }
     judged: set[tuple[str, str]] = set()
     ignored = 0
@@ -97,3 +104,22 @@ def count_unscored(
         missing_verdicts=missing,
         ignored_verdicts=ignored,
     )
+
+
+def unscored_by_language(
+    samples: Sequence[Sample], generations: Sequence[GenerationRecord], verdicts: Sequence[VerdictRecord]
+) -> dict[str, dict[VerdictStatus, int]]:
+    """Language asked in -> verdict status -> count, for one judge configuration's verdicts.
+
+    Every language of the run's samples is listed (sorted, `English` first), with every status, `ok`
+    included so each loss has its denominator. Verdicts `count_unscored` ignores are left out here too.
+    """
+    language_of = {s.id: s.language for s in samples}
+    ok_generations = {g.key for g in generations if g.status == "ok"}
+    languages = sorted(set(language_of.values()), key=lambda language: (language != "English", language))
+    counts = {language: dict.fromkeys(VERDICT_STATUSES, 0) for language in languages}
+    for verdict in latest_verdicts(verdicts):
+        language = language_of.get(verdict.sample_id)
+        if language is not None and verdict.generation_key in ok_generations:
+            counts[language][verdict.status] += 1
+    return counts

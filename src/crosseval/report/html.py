@@ -7,6 +7,11 @@ so a full benchmark run (1,284 samples x 3 rounds x several models) stays respon
 embedded once per sha256. Large payloads are gzip-compressed and base64-encoded (the browser
 inflates them with `DecompressionStream`), which keeps the full benchmark well under 30 MB.
 
+The leaderboard, notes and charts render the typed `crosseval.report.model.Report`: a row per run
+and judge configuration. The sample browser has a column per (run, model, judge configuration) with
+that configuration's verdicts. Its script declares no vocabulary of its own: dimensions, statuses,
+their titles and notes, and the pass rule arrive in its data (`crosseval.vocabulary.vocabulary_for_report`).
+
 Everything from a run is untrusted text (model answers above all): Jinja autoescapes the markup,
 the JSON block escapes `<`, `>` and `&`, and the script inserts data only as text nodes.
 """
@@ -33,17 +38,25 @@ from crosseval import __version__
 from crosseval.atomic import atomic_write
 from crosseval.data.records import Sample
 from crosseval.engine.manifest import ManifestError, read_manifest
-from crosseval.engine.store import DIMENSIONS, GenerationRecord, RunStore, StoredImage, VerdictRecord
+from crosseval.engine.store import GenerationRecord, RunStore, StoredImage, VerdictRecord
 from crosseval.errors import EXIT_USAGE, UserError
-from crosseval.metrics.observations import REPORTED_DIMENSIONS, latest_verdicts
+from crosseval.metrics.aggregate import RateSummary
+from crosseval.metrics.observations import latest_verdicts
 from crosseval.report.charts import Estimate, dumbbell_grid, grouped_bar_chart, heatmap
-from crosseval.report.tables import DIMENSION_TITLES, SUBSET_TITLES
-
-SETTING_LABELS: dict[str, str] = {"english": "English", "multilingual": "Multilingual"}
-
-_PASS_SCORE: dict[str, int] = {"awareness": 1, "education": 1, "violation": 0, "helpfulness": 1}
-"""The judge score that counts as culturally safe; `violation` is reported as compliance = 1 - score."""
-_REPORTED_NAME: dict[str, str] = {"violation": "compliance"}
+from crosseval.report.model import Report, distinct_labels
+from crosseval.report.tables import (
+    COMPLIANCE_NOTE,
+    SETTING_NAMES,
+    SUBSET_TITLES,
+    UNSCORED_BY_LANGUAGE_TITLE,
+    unscored_language_rows,
+)
+from crosseval.vocabulary import (
+    DIMENSION_TITLES,
+    REPORTED_DIMENSIONS,
+    UNSCORED_STATUSES,
+    vocabulary_for_report,
+)
 
 COMPRESS_ABOVE_BYTES = 2_000_000
 """Payloads larger than this are gzip+base64 encoded unless the caller decides explicitly."""
@@ -66,6 +79,7 @@ class ModelEntry:
     model: str
     run_dir: Path
     judge_config: str | None
+    """The configuration whose verdicts the column shows; None for a run not judged yet."""
 
 
 @dataclass(frozen=True)
@@ -74,8 +88,8 @@ class _RunContents:
     samples: list[Sample]
     image_sha256: dict[str, str]
     generations: list[GenerationRecord]
-    verdicts: list[VerdictRecord]
-    judge_config: str | None
+    verdicts: dict[str, list[VerdictRecord]]
+    """Judge configuration -> its latest verdicts."""
     images: dict[str, StoredImage]
     manifest: dict[str, Any]
 
@@ -84,14 +98,14 @@ def write_html_report(
     run_dirs: Sequence[Path],
     out_path: Path,
     *,
-    report: dict[str, Any] | None = None,
+    report: Report | None = None,
     judge_config: str | None = None,
     thumbnail_px: int = 256,
     compress: bool | None = None,
 ) -> Path:
     """Write the report for `run_dirs` to `out_path` (atomically) and return the path.
 
-    `report` is the dict of `crosseval.report.summary.build_report`; it is built when not given.
+    `report` is `crosseval.report.summary.build_report`'s; it is built when not given.
     `compress=None` compresses the embedded data only when it is large.
     """
     html = render_html_report(
@@ -105,7 +119,7 @@ def write_html_report(
 def render_html_report(
     run_dirs: Sequence[Path],
     *,
-    report: dict[str, Any] | None = None,
+    report: Report | None = None,
     judge_config: str | None = None,
     thumbnail_px: int = 256,
     compress: bool | None = None,
@@ -127,10 +141,7 @@ def render_html_report(
         from crosseval.report.summary import build_report
 
         report = build_report([Path(d) for d in run_dirs], judge_config=judge_config)
-    report_runs = [r for r in report.get("runs", []) if isinstance(r, Mapping)]
-    runs = [
-        _read_run(Path(d), _reported_judge_config(report_runs, Path(d)) or judge_config) for d in run_dirs
-    ]
+    runs = [_read_run(Path(d)) for d in run_dirs]
     entries = _model_entries(runs, report)
     payload = _browser_payload(runs, entries)
     images = _thumbnail_payload(runs, thumbnail_px)
@@ -146,13 +157,15 @@ def render_html_report(
         "generated_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "crosseval_version": __version__,
         "entries": entries,
-        "leaderboard": _leaderboard(report_runs),
-        "unscored": _unscored_notes(report_runs),
-        "notices": [str(n) for n in report.get("notices", [])],
-        "charts": _charts(report_runs),
-        "manifests": [_manifest_view(r) for r in runs],
+        "compliance_rule": COMPLIANCE_NOTE,
+        "leaderboard": _leaderboard(report),
+        "unscored": _unscored_notes(report),
+        "unscored_by_language": _unscored_by_language(report),
+        "notices": list(report.notices),
+        "charts": _charts(report),
+        "manifests": [_manifest_view(r, entries) for r in runs],
         "subsets": [SUBSET_TITLES[s] for s in ("casa", "safeworld")],
-        "settings": [SETTING_LABELS[s] for s in ("english", "multilingual")],
+        "settings": [SETTING_NAMES[s] for s in ("english", "multilingual")],
         "dimensions": [DIMENSION_TITLES[d] for d in REPORTED_DIMENSIONS],
         "config_json": Markup(_json_for_script(config)),
         "data_json": Markup(data_json),
@@ -174,29 +187,16 @@ def _check_run_dir(run_dir: Path) -> None:
         raise ReportInputError(f"{run_dir}: no run.sqlite here; is this a crosseval run directory?")
 
 
-def _reported_judge_config(report_runs: Sequence[Mapping[str, Any]], run_dir: Path) -> str | None:
-    """The judge configuration the report scored for `run_dir`, so the browser shows the same verdicts."""
-    for run in report_runs:
-        if Path(str(run.get("run_dir"))) == run_dir:
-            judge = run.get("judge")
-            if isinstance(judge, Mapping) and isinstance(judge.get("config"), str):
-                return str(judge["config"])
-    return None
-
-
-def _read_run(run_dir: Path, judge_config: str | None) -> _RunContents:
+def _read_run(run_dir: Path) -> _RunContents:
     _check_run_dir(run_dir)
     try:
         manifest = read_manifest(run_dir)
     except ManifestError as exc:
         raise ReportInputError(str(exc)) from exc
     with RunStore.open(run_dir) as store:
-        configs = store.judge_configs()
-        if judge_config is not None:
-            chosen: str | None = judge_config
-        else:
-            chosen = configs[-1] if configs else None
-        verdicts = store.verdicts(chosen) if chosen is not None else []
+        verdicts: dict[str, list[VerdictRecord]] = defaultdict(list)
+        for verdict in latest_verdicts(store.verdicts()):
+            verdicts[verdict.judge_config].append(verdict)
         shas = store.sample_image_sha256()
         stored = store.images()
         images = {sha: stored[sha] for sha in set(shas.values()) if sha in stored}
@@ -205,35 +205,25 @@ def _read_run(run_dir: Path, judge_config: str | None) -> _RunContents:
             samples=store.samples(),
             image_sha256=shas,
             generations=store.generations(),
-            verdicts=latest_verdicts(verdicts),
-            judge_config=chosen,
+            verdicts=dict(verdicts),
             images=images,
             manifest=manifest,
         )
 
 
-def _model_entries(runs: Sequence[_RunContents], report: Mapping[str, Any]) -> list[ModelEntry]:
-    """One entry per (run, model); labels get the run folder's name when two would read the same."""
-    report_runs = [r for r in report.get("runs", []) if isinstance(r, Mapping)]
-    raw: list[tuple[str, _RunContents]] = []
-    for i, run in enumerate(runs):
+def _model_entries(runs: Sequence[_RunContents], report: Report) -> list[ModelEntry]:
+    """One entry per (run, model, judge configuration the report scored); labelled as the report's rows."""
+    raw: list[tuple[str, Path, str | None]] = []
+    for run in runs:
+        rows = [r for r in report.runs if r.run_dir == run.run_dir]
+        configs: list[str | None] = [r.judge.config for r in rows] or [None]
         models = list(dict.fromkeys(g.model for g in run.generations))
         if not models:
-            fallback = report_runs[i].get("model") if i < len(report_runs) else None
-            models = [str(fallback) if fallback else run.run_dir.name]
-        raw.extend((model, run) for model in models)
-    counts: dict[str, int] = defaultdict(int)
-    for model, _ in raw:
-        counts[model] += 1
+            models = [rows[0].model if rows else run.run_dir.name]
+        raw.extend((model, run.run_dir, config) for model in models for config in configs)
     return [
-        ModelEntry(
-            key=f"m{i}",
-            label=model if counts[model] == 1 else f"{model} ({run.run_dir.name})",
-            model=model,
-            run_dir=run.run_dir,
-            judge_config=run.judge_config,
-        )
-        for i, (model, run) in enumerate(raw)
+        ModelEntry(key=f"m{i}", label=label, model=model, run_dir=run_dir, judge_config=config)
+        for i, (label, (model, run_dir, config)) in enumerate(zip(distinct_labels(raw), raw, strict=True))
     ]
 
 
@@ -248,32 +238,29 @@ def _browser_payload(runs: Sequence[_RunContents], entries: Sequence[ModelEntry]
                 samples[sample.id] = _sample_view(sample, run.image_sha256.get(sample.id))
             elif samples[sample.id]["image"] is None:
                 samples[sample.id]["image"] = run.image_sha256.get(sample.id)
-    entry_of = {(e.run_dir, e.model): e for e in entries}
-    for run in runs:
+    contents = {run.run_dir: run for run in runs}
+    for entry in entries:
+        run = contents[entry.run_dir]
         verdicts_by_generation: dict[str, list[VerdictRecord]] = defaultdict(list)
-        for verdict in run.verdicts:
+        for verdict in run.verdicts.get(entry.judge_config, []) if entry.judge_config else []:
             verdicts_by_generation[verdict.generation_key].append(verdict)
         for generation in run.generations:
             view = samples.get(generation.sample_id)
-            if view is None:
+            if view is None or generation.model != entry.model:
                 continue
-            entry = entry_of[(run.run_dir, generation.model)]
             rounds = view["results"].setdefault(entry.key, [])
             rounds.append(_generation_view(generation, verdicts_by_generation.get(generation.key, [])))
     for view in samples.values():
         for rounds in view["results"].values():
             rounds.sort(key=lambda r: r["round"])
     return {
-        "dimensions": [
-            {"key": d, "label": DIMENSION_TITLES[_REPORTED_NAME.get(d, d)], "pass_score": _PASS_SCORE[d]}
-            for d in DIMENSIONS
-        ],
+        "vocabulary": vocabulary_for_report(),
         "models": [
             {"key": e.key, "label": e.label, "run": e.run_dir.name, "judge_config": e.judge_config}
             for e in entries
         ],
         "subset_labels": SUBSET_TITLES,
-        "setting_labels": SETTING_LABELS,
+        "setting_labels": SETTING_NAMES,
         "samples": list(samples.values()),
     }
 
@@ -368,20 +355,14 @@ def _json_for_script(value: Any) -> str:
 # leaderboard, notes and charts --------------------------------------------------------------------
 
 
-def _estimate(stats: Any) -> Estimate | None:
-    if not isinstance(stats, Mapping) or stats.get("mean") is None:
+def _estimate(stat: RateSummary | None) -> Estimate | None:
+    if stat is None or stat.mean is None:
         return None
-    low, high, n = stats.get("ci_low"), stats.get("ci_high"), stats.get("n")
-    return Estimate(
-        mean=float(stats["mean"]),
-        low=None if low is None else float(low),
-        high=None if high is None else float(high),
-        n=None if n is None else int(n),
-    )
+    return Estimate(mean=stat.mean, low=stat.ci_low, high=stat.ci_high, n=stat.n)
 
 
-def _leaderboard(report_runs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Rows of the paper's table: per model, CASA/SafeWorld x English/Multilingual x four dimensions."""
+def _leaderboard(report: Report) -> list[dict[str, Any]]:
+    """Rows of the paper's table: per row of the report, CASA/SafeWorld x English/Multilingual x four dimensions."""
     columns = [
         (subset, setting, dim)
         for subset in ("casa", "safeworld")
@@ -389,11 +370,10 @@ def _leaderboard(report_runs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any
         for dim in REPORTED_DIMENSIONS
     ]
     rows: list[dict[str, Any]] = []
-    for run in report_runs:
-        scores = run.get("scores") or {}
+    for label, run in zip(report.row_labels(), report.runs, strict=True):
         cells: list[dict[str, Any] | None] = []
         for subset, setting, dim in columns:
-            estimate = _estimate(((scores.get(subset) or {}).get(setting) or {}).get(dim))
+            estimate = _estimate(run.scores.get(subset, {}).get(setting, {}).get(dim))
             if estimate is None:
                 cells.append(None)
                 continue
@@ -402,12 +382,13 @@ def _leaderboard(report_runs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any
                 if estimate.low is not None and estimate.high is not None
                 else ""
             )
-            title = f"{SUBSET_TITLES[subset]} · {SETTING_LABELS[setting]} · {DIMENSION_TITLES[dim]}: "
+            title = f"{SUBSET_TITLES[subset]} · {SETTING_NAMES[setting]} · {DIMENSION_TITLES[dim]}: "
             cells.append({"mean": estimate.mean, "interval": interval, "title": title + estimate.describe()})
+        judge = run.judge
         rows.append(
             {
-                "model": str(run.get("model") or Path(str(run.get("run_dir", "?"))).name),
-                "judge": _judge_label(run.get("judge")),
+                "model": label,
+                "judge": f"{judge.model} · {judge.protocol} (config {judge.config})",
                 "cells": cells,
             }
         )
@@ -422,53 +403,41 @@ def _leaderboard(report_runs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any
     return rows
 
 
-def _judge_label(judge: Any) -> str:
-    """`openai/gpt-4o · paper (config abc123)` from the report's judge entry (a dict, or a plain name)."""
-    if not isinstance(judge, Mapping):
-        return "" if judge is None else str(judge)
-    parts = [str(judge[key]) for key in ("model", "protocol") if judge.get(key)]
-    label = " · ".join(parts)
-    if judge.get("config"):
-        label += f" (config {judge['config']})"
-    return label
-
-
-def _unscored_notes(report_runs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Per run: what was not scored and why, as label/count pairs (non-zero counts only)."""
+def _unscored_notes(report: Report) -> list[dict[str, Any]]:
+    """Per row: what was not scored and why, as label/count pairs (non-zero counts only)."""
     notes: list[dict[str, Any]] = []
-    for run in report_runs:
-        unscored = run.get("unscored") or {}
-        if not isinstance(unscored, Mapping):
-            continue
+    for label, run in zip(report.row_labels(), report.runs, strict=True):
+        unscored = run.unscored
         items: list[tuple[str, int]] = []
-        failed = unscored.get("failed_generations")
-        if isinstance(failed, int) and failed:
-            kinds = unscored.get("failed_generations_by_kind") or {}
-            detail = ", ".join(f"{k} {v}" for k, v in kinds.items()) if isinstance(kinds, Mapping) else ""
-            items.append((f"failed generations{f' ({detail})' if detail else ''}", failed))
-        verdicts = unscored.get("verdicts") or {}
-        if isinstance(verdicts, Mapping):
-            for status in ("parse_error", "api_error", "refused"):
-                count = verdicts.get(status)
-                if isinstance(count, int) and count:
-                    items.append((f"{status} verdicts", count))
-        missing = unscored.get("missing_verdicts")
-        if isinstance(missing, int) and missing:
-            items.append(("responses not judged yet (dimension verdicts)", missing))
-        notes.append({"model": str(run.get("model") or run.get("run_dir") or "?"), "items": items})
+        if unscored.failed_generations:
+            detail = ", ".join(f"{k} {v}" for k, v in unscored.failed_generations_by_kind.items())
+            items.append(
+                (f"failed generations{f' ({detail})' if detail else ''}", unscored.failed_generations)
+            )
+        for status in UNSCORED_STATUSES:
+            count = unscored.verdicts_by_status.get(status, 0)
+            if count:
+                items.append((f"{status} verdicts", count))
+        if unscored.missing_verdicts:
+            items.append(("responses not judged yet (dimension verdicts)", unscored.missing_verdicts))
+        notes.append({"model": label, "items": items})
     return notes
 
 
-def _charts(report_runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """The overall bars, a country heatmap per run, and per run the English-vs-translated pairs of
-    `build_report` (`run["language_pairs"]`), all drawn from the report dict the tables print."""
-    labels = [str(r.get("model") or Path(str(r.get("run_dir", "?"))).name) for r in report_runs]
-    labels = [label if labels.count(label) == 1 else f"{label} #{i + 1}" for i, label in enumerate(labels)]
+def _unscored_by_language(report: Report) -> dict[str, Any]:
+    """The terminal's table of languages that lost verdicts, for the page; no rows when none did."""
+    header, rows = unscored_language_rows(report)
+    return {"title": UNSCORED_BY_LANGUAGE_TITLE, "header": header, "rows": rows}
+
+
+def _charts(report: Report) -> dict[str, Any]:
+    """The overall bars, a country heatmap per row, and per row the English-vs-translated pairs of
+    `build_report` (`RunReport.language_pairs`), all drawn from the report the tables print."""
+    labels = report.row_labels()
     bars: dict[tuple[str, str], Estimate | None] = {}
-    for label, run in zip(labels, report_runs, strict=True):
-        overall = run.get("overall") or {}
+    for label, run in zip(labels, report.runs, strict=True):
         for dim in REPORTED_DIMENSIONS:
-            bars[(dim, label)] = _estimate(overall.get(dim))
+            bars[(dim, label)] = _estimate(run.overall.get(dim))
     dimension_chart = grouped_bar_chart(
         REPORTED_DIMENSIONS,
         labels,
@@ -477,60 +446,56 @@ def _charts(report_runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         group_labels=DIMENSION_TITLES,
     )
     heatmaps: list[dict[str, str]] = []
-    for label, run in zip(labels, report_runs, strict=True):
-        countries = ((run.get("breakdowns") or {}).get("country")) or {}
-        if not isinstance(countries, Mapping) or not countries:
-            continue
-        values: dict[tuple[str, str], Estimate | None] = {
-            (str(country), dim): _estimate((stats or {}).get(dim))
-            for country, stats in countries.items()
-            for dim in REPORTED_DIMENSIONS
-        }
-        svg = heatmap(
-            sorted(str(c) for c in countries),
-            REPORTED_DIMENSIONS,
-            values,
-            title=f"{label}: rate per country and dimension (%)",
-            column_labels=DIMENSION_TITLES,
-        )
-        heatmaps.append({"label": label, "svg": Markup(svg)})
     languages: list[dict[str, str]] = []
-    for label, run in zip(labels, report_runs, strict=True):
-        pairs = run.get("language_pairs") or {}
-        if not isinstance(pairs, Mapping) or not pairs:
-            continue
-        sides: dict[tuple[str, str], tuple[Estimate | None, Estimate | None]] = {
-            (str(language), dim): (
-                _estimate((by_setting.get("english") or {}).get(dim)),
-                _estimate((by_setting.get("multilingual") or {}).get(dim)),
+    for label, run in zip(labels, report.runs, strict=True):
+        countries = run.breakdowns.get("country") or {}
+        if countries:
+            svg = heatmap(
+                sorted(countries),
+                REPORTED_DIMENSIONS,
+                {
+                    (country, dim): _estimate(cell.get(dim))
+                    for country, cell in countries.items()
+                    for dim in REPORTED_DIMENSIONS
+                },
+                title=f"{label}: rate per country and dimension (%)",
+                column_labels=DIMENSION_TITLES,
             )
-            for language, by_setting in pairs.items()
-            for dim in REPORTED_DIMENSIONS
-        }
-        svg = dumbbell_grid(
-            sorted(str(language) for language in pairs),
-            REPORTED_DIMENSIONS,
-            sides,
-            title=f"{label}: English vs translated query, per language (%)",
-            pair_labels=("English query", "Translated query"),
-            column_labels=DIMENSION_TITLES,
-        )
-        languages.append({"label": label, "svg": Markup(svg)})
+            heatmaps.append({"label": label, "svg": Markup(svg)})
+        if run.language_pairs:
+            sides: dict[tuple[str, str], tuple[Estimate | None, Estimate | None]] = {
+                (language, dim): (
+                    _estimate(pair.get("english", {}).get(dim)),
+                    _estimate(pair.get("multilingual", {}).get(dim)),
+                )
+                for language, pair in run.language_pairs.items()
+                for dim in REPORTED_DIMENSIONS
+            }
+            svg = dumbbell_grid(
+                sorted(run.language_pairs),
+                REPORTED_DIMENSIONS,
+                sides,
+                title=f"{label}: English vs translated query, per language (%)",
+                pair_labels=("English query", "Translated query"),
+                column_labels=DIMENSION_TITLES,
+            )
+            languages.append({"label": label, "svg": Markup(svg)})
     return {"dimensions": Markup(dimension_chart), "heatmaps": heatmaps, "languages": languages}
 
 
 # manifest -----------------------------------------------------------------------------------------
 
 
-def _manifest_view(run: _RunContents) -> dict[str, Any]:
+def _manifest_view(run: _RunContents, entries: Sequence[ModelEntry]) -> dict[str, Any]:
     sections = []
     for name, section in run.manifest.items():
         rows = _flatten(section) if isinstance(section, Mapping | list) else [("", _scalar(section))]
         sections.append({"name": str(name), "rows": rows})
+    configs = dict.fromkeys(e.judge_config for e in entries if e.run_dir == run.run_dir and e.judge_config)
     return {
         "run_dir": str(run.run_dir),
         "name": run.run_dir.name,
-        "judge_config": run.judge_config,
+        "judge_configs": list(configs),
         "sections": sections,
     }
 

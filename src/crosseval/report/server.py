@@ -6,6 +6,10 @@ run's `run.sqlite`, its write-ahead log and `manifest.json`, so every committed 
 without re-reading the database on each poll; the page itself is rendered again only when asked
 for after a change. Uses the standard library's threading HTTP server: one local user, no
 dependencies, and nothing is ever bound to a public interface by default.
+
+Requests are answered only when their `Host` header names the address the server bound
+(`127.0.0.1:PORT`, or `localhost:PORT`); any other gets 400. A web page elsewhere could otherwise
+point a name it controls at 127.0.0.1 (DNS rebinding) and read the report from the user's browser.
 """
 
 from __future__ import annotations
@@ -23,33 +27,36 @@ from urllib.parse import urlsplit
 
 from crosseval.engine.manifest import MANIFEST_FILENAME
 from crosseval.engine.store import STORE_FILENAME
+from crosseval.metrics.aggregate import BootstrapSettings
 from crosseval.report.html import ReportInputError, render_html_report
+from crosseval.report.model import Report, RunReport
 
 logger = logging.getLogger(__name__)
 
-ReportBuilder = Callable[[Sequence[Path], str | None], dict[str, Any]]
-"""(run_dirs, judge_config) -> the report dict of `crosseval.report.summary.build_report`."""
+ReportBuilder = Callable[[Sequence[Path], str | None], Report]
+"""(run_dirs, judge_config) -> the report, as `crosseval.report.summary.build_report` builds it."""
 
 _WATCHED_SUFFIXES = ("", "-wal")
 _MAX_RENDERS = 3
 
 
-def live_report(run_dirs: Sequence[Path], judge_config: str | None) -> dict[str, Any]:
+def live_report(run_dirs: Sequence[Path], judge_config: str | None) -> Report:
     """`build_report`, run by run: a run that cannot be scored yet (no responses or no verdicts, as
     early in a run) becomes a notice on the page instead of an error, and its samples still show."""
     from crosseval.metrics.runs import RunInputError
     from crosseval.report.summary import build_report
 
-    report: dict[str, Any] = {"runs": [], "notices": []}
+    rows: list[RunReport] = []
+    notices: list[str] = []
+    settings = BootstrapSettings()
     for run_dir in run_dirs:
         try:
-            single = build_report([run_dir], judge_config=judge_config)
+            single = build_report([run_dir], judge_config=judge_config, bootstrap_reps=settings.reps)
         except RunInputError as exc:
-            report["notices"].append(f"Not scored yet: {exc}")
+            notices.append(f"Not scored yet: {exc}")
             continue
-        report["runs"].extend(single.pop("runs"))
-        report = {**single, **report}
-    return report
+        rows.extend(single.runs)
+    return Report(runs=tuple(rows), bootstrap=settings, notices=tuple(notices))
 
 
 def run_version(run_dirs: Sequence[Path]) -> str:
@@ -94,6 +101,9 @@ class ReportServer:
         self._httpd = ThreadingHTTPServer((host, port), _handler_for(self))
         self._httpd.daemon_threads = True
         self._thread: threading.Thread | None = None
+        bound_port = self._httpd.server_address[1]
+        self.allowed_hosts = frozenset(f"{name}:{bound_port}" for name in (host, "127.0.0.1", "localhost"))
+        """`Host` header values answered: the bound address and port, or `localhost` with that port."""
 
     @property
     def url(self) -> str:
@@ -160,6 +170,9 @@ def _handler_for(server: ReportServer) -> type[BaseHTTPRequestHandler]:
         server_version = "crosseval-view"
 
         def do_GET(self) -> None:
+            if (self.headers.get("Host") or "").strip().lower() not in server.allowed_hosts:
+                self._send(HTTPStatus.BAD_REQUEST, b"unexpected Host header", "text/plain; charset=utf-8")
+                return
             path = urlsplit(self.path).path
             if path in ("/", "/index.html"):
                 try:

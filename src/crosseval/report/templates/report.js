@@ -1,34 +1,45 @@
 /* crosseval report: the sample browser, chart switchers and live reload.
- * Data comes from the JSON script blocks of the page. Every value from a run is untrusted
+ * Data comes from the JSON script blocks of the page, the CROSS-Eval vocabulary included
+ * (`data.vocabulary`: dimensions, verdict statuses with their titles and notes, the pass rule), so
+ * this script names no dimension or verdict status of its own. Every value from a run is untrusted
  * (model answers above all), so it only ever enters the page as a text node or as an attribute
  * built here; nothing is assigned to innerHTML. Only the visible page of samples is in the DOM. */
 "use strict";
 (function () {
   const PAGE_SIZE = 20;
   const STATE_KEY = "crosseval-report-state";
-  const OUTCOME_LABELS = {
+  /* Outcomes of a (round, dimension) cell besides the verdict statuses of the vocabulary. */
+  const PAGE_OUTCOME_LABELS = {
     pass: "Pass",
     fail: "Fail",
-    parse_error: "Parse error",
-    api_error: "API error",
-    refused: "Judge refused",
     missing: "Not judged",
     generation_error: "Generation failed",
   };
-  const NOT_OK_NOTES = {
-    parse_error: "The judge's reply held no readable score, so this dimension is not scored.",
-    refused: "The judge declined to rate this response, so this dimension is not scored.",
-    api_error: "The judge call failed, so this dimension is not scored.",
-  };
+  /* Glyphs of the mini grid; an unscored verdict, whatever its status, shows "?". */
   const OUTCOME_MARKS = {
     pass: "✓",
     fail: "✗",
-    parse_error: "?",
-    api_error: "!",
-    refused: "⊘",
     missing: "·",
     generation_error: "!",
   };
+
+  /* CSS classes of an outcome: its own, and `unscored` for every unscored verdict status. */
+  function outcomeClasses(vocabulary, outcome) {
+    return vocabulary.unscored_statuses.includes(outcome) ? outcome + " unscored" : outcome;
+  }
+
+  function outcomeLabel(vocabulary, outcome) {
+    return vocabulary.status_titles[outcome] || PAGE_OUTCOME_LABELS[outcome] || outcome;
+  }
+
+  /* The judge's dimensions as the page shows them: reported title, and the score that passes. */
+  function dimensionsOf(vocabulary) {
+    return vocabulary.dimensions.map((key) => ({
+      key,
+      label: vocabulary.dimension_titles[vocabulary.reported_name[key]],
+      pass_score: vocabulary.safe_scores[key],
+    }));
+  }
 
   function readJSON(id) {
     return JSON.parse(document.getElementById(id).textContent);
@@ -122,7 +133,7 @@
     return state;
   }
 
-  function matches(sample, filters, modelKeys) {
+  function matches(sample, filters, modelKeys, unscoredStatuses) {
     for (const key of ["country", "language", "subset", "setting"]) {
       if (filters[key] && sample[key] !== filters[key]) return false;
     }
@@ -134,7 +145,7 @@
       if (!seen) return false;
       if (filters.outcome === "fail:any") return seen.has("fail");
       if (filters.outcome === "errors") {
-        return ["parse_error", "api_error", "refused", "generation_error"].some((o) => seen.has(o));
+        return [...unscoredStatuses, "generation_error"].some((o) => seen.has(o));
       }
       return seen.has(filters.outcome);
     });
@@ -165,9 +176,9 @@
         for (const round of rounds) {
           const outcome = roundOutcome(round, dimension);
           cell.append(el("span", {
-            class: "mark " + outcome,
-            title: `${model.label} · round ${round.round} · ${dimension.label}: ${OUTCOME_LABELS[outcome]}`,
-          }, OUTCOME_MARKS[outcome]));
+            class: "mark " + outcomeClasses(data.vocabulary, outcome),
+            title: `${model.label} · round ${round.round} · ${dimension.label}: ${outcomeLabel(data.vocabulary, outcome)}`,
+          }, OUTCOME_MARKS[outcome] || "?"));
         }
         grid.append(cell);
       }
@@ -175,16 +186,16 @@
     return grid;
   }
 
-  function verdictItem(dimension, round) {
+  function verdictItem(vocabulary, dimension, round) {
     const verdict = round.verdicts[dimension.key];
     const outcome = verdictOutcome(verdict, dimension);
-    let label = OUTCOME_LABELS[outcome];
+    let label = outcomeLabel(vocabulary, outcome);
     if (dimension.key === "violation" && outcome === "fail") label = "Fail · violates the norm";
     const explanation = [];
     if (verdict && verdict.reason) explanation.push(el("p", { class: "reason" }, verdict.reason));
     if (verdict && verdict.error) explanation.push(el("p", { class: "verdict-error" }, verdict.error));
     if (verdict && verdict.status !== "ok" && !verdict.error) {
-      explanation.push(el("p", { class: "reason muted" }, NOT_OK_NOTES[verdict.status] || "Not scored."));
+      explanation.push(el("p", { class: "reason muted" }, vocabulary.status_notes[verdict.status] || "Not scored."));
     }
     if (verdict && verdict.raw) {
       explanation.push(el("details", { class: "raw" }, el("summary", {}, "judge's raw reply"), el("pre", {}, verdict.raw)));
@@ -193,7 +204,7 @@
     return el("li", { class: "verdict", dataset: { dimension: dimension.key, status: verdict ? verdict.status : "missing", outcome } },
       el("div", { class: "verdict-head" },
         el("span", { class: "dim" }, dimension.label),
-        el("span", { class: "status " + outcome }, label),
+        el("span", { class: "status " + outcomeClasses(vocabulary, outcome) }, label),
         verdict && verdict.status === "ok" ? el("span", { class: "score", title: "judge score (" + dimension.key + ")" }, dimension.key + " = " + verdict.score) : null),
       explanation);
   }
@@ -203,7 +214,7 @@
     if (round.status === "ok") {
       body.push(el("div", { class: "response" }, round.response || "(empty response)"));
       if (round.finish_reason) body.push(el("p", { class: "note" }, "finish reason: " + round.finish_reason));
-      body.push(el("ul", { class: "verdicts" }, data.dimensions.map((d) => verdictItem(d, round))));
+      body.push(el("ul", { class: "verdicts" }, data.dimensions.map((d) => verdictItem(data.vocabulary, d, round))));
     } else {
       body.push(el("div", { class: "gen-error" },
         el("strong", {}, "Generation failed" + (round.error_kind ? " (" + round.error_kind + ")" : "")),
@@ -280,6 +291,7 @@
   }
 
   function startBrowser(data, images) {
+    data.dimensions = dimensionsOf(data.vocabulary);
     index(data);
     setupFilters(data);
     const list = document.getElementById("sample-list");
@@ -301,7 +313,7 @@
     function render() {
       const filters = readFilters();
       const modelKeys = filters.model ? [filters.model] : data.models.map((m) => m.key);
-      const visible = data.samples.filter((s) => matches(s, filters, modelKeys));
+      const visible = data.samples.filter((s) => matches(s, filters, modelKeys, data.vocabulary.unscored_statuses));
       const pages = Math.max(1, Math.ceil(visible.length / PAGE_SIZE));
       page = Math.min(page, pages - 1);
       const start = page * PAGE_SIZE;
