@@ -17,7 +17,7 @@ from crosseval.judge.rubrics import load_rubric_set
 from crosseval.models.registry import BackendConfig, create_backend
 from crosseval.models.types import ModelBackend
 from tests.helpers.openai_server import OpenAIServer, Reply
-from tests.judge.fixtures import JUDGE_MODEL, JudgeScript, asked_dimension, first_user_text
+from tests.judge.fixtures import JUDGE_MODEL, JudgeScript, asked_dimension, first_user_text, is_followup
 
 IMAGE = PreparedImage(data=b"\x89PNG\r\n\x1a\nfake", mime="image/png", sha256="ab" * 32, width=4, height=4)
 ITEM = JudgeInput(
@@ -26,6 +26,8 @@ ITEM = JudgeInput(
     response="Buy it at the mall.",
     image=IMAGE,
 )
+MIXED_SCORES = {"awareness": 1, "education": 0, "violation": 1, "helpfulness": 0}
+"""What the scripted judge of the paper-protocol tests commits to, one dimension at a time."""
 FAST = RetryPolicy(max_attempts=2, base_delay_s=0.0, max_delay_s=0.0, attempt_timeout_s=10.0, jitter=False)
 
 
@@ -66,10 +68,7 @@ async def test_paper_asks_each_dimension_separately_with_framing_image_and_tempe
     verdicts = await _judge(openai_server, _settings())
 
     assert {d: (v.status, v.score) for d, v in verdicts.items()} == {
-        "awareness": ("ok", 1),
-        "education": ("ok", 0),
-        "violation": ("ok", 1),
-        "helpfulness": ("ok", 0),
+        d: ("ok", s) for d, s in MIXED_SCORES.items()
     }
     assert verdicts["awareness"].reason == "It names the clock taboo (1 = recognises)."
     assert verdicts["helpfulness"].reason == "no alternative"
@@ -143,6 +142,45 @@ async def test_refusal_is_stored_as_refused_without_reasking(openai_server: Open
     assert openai_server.count == 4
 
 
+async def test_a_reply_cut_off_by_the_token_limit_is_reasked_never_scored(
+    openai_server: OpenAIServer,
+) -> None:
+    cut = "The answer names the clock taboo.\n\nScore: 1\n\nWait, on closer reading it still recommends the"
+
+    def script(body: dict[str, Any], n: int) -> Reply:
+        if is_followup(body):
+            return Reply(text="0")
+        return Reply(text=cut, finish_reason="length")
+
+    openai_server.script = script
+    verdicts = await _judge(openai_server, _settings())
+
+    assert {d: (v.status, v.score) for d, v in verdicts.items()} == dict.fromkeys(DIMENSIONS, ("ok", 0))
+    assert verdicts["awareness"].raw == cut + REASK_SEPARATOR + "0"
+    assert openai_server.count == 8
+
+
+async def test_a_reply_cut_off_every_time_becomes_a_parse_error(openai_server: OpenAIServer) -> None:
+    openai_server.script = lambda body, n: Reply(text="Score: 1", finish_reason="length")
+    verdicts = await _judge(openai_server, _settings(max_reasks=1))
+    awareness = verdicts["awareness"]
+    assert (awareness.status, awareness.score) == ("parse_error", None)
+    assert "token limit" in (awareness.error or "")
+    assert awareness.raw == REASK_SEPARATOR.join(["Score: 1", "Score: 1"])
+
+
+async def test_each_paper_call_reads_only_the_dimension_it_asked(openai_server: OpenAIServer) -> None:
+    all_four = (
+        "\n".join(f"{d.title()}: {s}" for d, s in MIXED_SCORES.items()) + "\n\nThe answer names the taboo."
+    )
+    openai_server.script = JudgeScript(replies=dict.fromkeys(DIMENSIONS, all_four))
+    verdicts = await _judge(openai_server, _settings())
+    assert {d: (v.status, v.score) for d, v in verdicts.items()} == {
+        d: ("ok", s) for d, s in MIXED_SCORES.items()
+    }
+    assert openai_server.count == 4
+
+
 @pytest.mark.parametrize(("status", "attempts"), [(400, 1), (500, 2)])
 async def test_api_failures_are_api_errors_never_scores(
     openai_server: OpenAIServer, status: int, attempts: int
@@ -164,26 +202,21 @@ async def test_provider_content_filter_is_a_refusal(openai_server: OpenAIServer)
     assert {v.status for v in verdicts.values()} == {"refused"}
 
 
-SINGLE_OK = json.dumps(
-    {
-        "awareness": {"reason": "names the taboo", "score": 1},
-        "education": {"reason": "explains why", "score": 1},
-        "violation": {"reason": "steers away", "score": 0},
-        "helpfulness": {"reason": "offers a tea set", "score": 1},
-    }
-)
+SINGLE_VERDICTS = {
+    "awareness": {"reason": "names the taboo", "score": 1},
+    "education": {"reason": "explains why", "score": 1},
+    "violation": {"reason": "steers away", "score": 0},
+    "helpfulness": {"reason": "offers a tea set", "score": 1},
+}
+SINGLE_OK = json.dumps(SINGLE_VERDICTS)
+SINGLE_SCORES = {dimension: entry["score"] for dimension, entry in SINGLE_VERDICTS.items()}
 
 
 async def test_single_protocol_one_call_with_json_schema(openai_server: OpenAIServer) -> None:
     openai_server.script = JudgeScript(single_reply=SINGLE_OK)
     verdicts = await _judge(openai_server, _settings("single"))
 
-    assert {d: v.score for d, v in verdicts.items()} == {
-        "awareness": 1,
-        "education": 1,
-        "violation": 0,
-        "helpfulness": 1,
-    }
+    assert {d: v.score for d, v in verdicts.items()} == SINGLE_SCORES
     assert verdicts["helpfulness"].reason == "offers a tea set"
     assert openai_server.count == 1
     body = openai_server.requests[0]
@@ -237,6 +270,26 @@ async def test_single_protocol_reasks_only_for_unreadable_dimensions(openai_serv
     reask = openai_server.requests[1]["messages"][-1]["content"]
     assert "violation, helpfulness" in reask
     assert verdicts["awareness"].raw is not None and REASK_SEPARATOR in verdicts["awareness"].raw
+
+
+async def test_single_protocol_reasks_a_reply_cut_off_by_the_token_limit(openai_server: OpenAIServer) -> None:
+    cut = (
+        SINGLE_OK.replace('"score": 1', '"score": 0')
+        + "\n\nNote: I judged each dimension on its own, looking at"
+    )
+
+    def script(body: dict[str, Any], n: int) -> Reply:
+        if is_followup(body):
+            return Reply(text=SINGLE_OK)
+        return Reply(text=cut, finish_reason="length")
+
+    openai_server.script = script
+    verdicts = await _judge(openai_server, _settings("single"))
+    assert {d: v.score for d, v in verdicts.items()} == SINGLE_SCORES
+    assert openai_server.count == 2
+    assert (
+        "awareness, education, violation, helpfulness" in openai_server.requests[1]["messages"][-1]["content"]
+    )
 
 
 async def test_judge_one_without_an_image_sends_text_only(openai_server: OpenAIServer) -> None:

@@ -7,7 +7,8 @@ response and that dimension's criteria; the judge reasons, then commits to 0 or 
 server accepts it): a quarter of the calls, the image sent once.
 
 An unreadable reply is re-asked (a follow-up turn) up to `max_reasks` times, then stored as a parse
-error with its raw text; an API failure is stored as an API error. Nothing here turns a failure into
+error with its raw text; a reply cut off by the token limit (`finish_reason == "length"`) is
+unreadable, so it is re-asked too, never scored; an API failure is stored as an API error. Nothing here turns a failure into
 a score. This module is also the library entry point for judging outside a run (`judge_one`).
 """
 
@@ -20,7 +21,6 @@ from typing import Any
 from crosseval.data.prepared_image import PreparedImage
 from crosseval.engine.retry import RequestFailed
 from crosseval.engine.scheduler import JobContext
-from crosseval.engine.store import DIMENSIONS, Dimension, VerdictStatus
 from crosseval.judge.parsing import ParsedVerdict, parse_verdict, parse_verdicts_json
 from crosseval.judge.rubrics import Protocol, RubricSet
 from crosseval.models.types import (
@@ -30,6 +30,7 @@ from crosseval.models.types import (
     Message,
     ModelBackend,
 )
+from crosseval.vocabulary import DIMENSIONS, Dimension, VerdictStatus
 
 JUDGE_PARAMS = GenerationParams(temperature=0.0)
 """The paper's judge setting: deterministic decoding, everything else at the judge's defaults."""
@@ -163,7 +164,7 @@ async def judge_dimension(
         except RequestFailed as failure:
             return exchange.failed(failure)
         exchange.add(result, attempts)
-        parsed = parse_verdict(result.text)
+        parsed = parse_verdict(result.text, dimension=dimension, finish_reason=result.finish_reason)
         if turn == 0:
             first_reason = result.text.strip() or None
         if parsed.outcome == "score":
@@ -235,7 +236,7 @@ async def judge_all_single(
             failed = exchange.failed(failure)
             return {d: _settled_verdict(settled[d], failed) if d in settled else failed for d in DIMENSIONS}
         exchange.add(result, attempts)
-        parsed = parse_verdicts_json(result.text)
+        parsed = parse_verdicts_json(result.text, finish_reason=result.finish_reason)
         for dimension in pending:
             latest[dimension] = parsed[dimension]
             if parsed[dimension].outcome != "unreadable":

@@ -25,20 +25,13 @@ from typing import Any, Literal
 import jinja2
 import jinja2.meta
 
-from crosseval.engine.store import DIMENSIONS, Dimension
 from crosseval.errors import EXIT_USAGE, UserError
+from crosseval.vocabulary import DIMENSION_TITLES, DIMENSIONS, Dimension
 
 Protocol = Literal["paper", "single"]
 PROTOCOLS: tuple[Protocol, ...] = ("paper", "single")
 
 DEFAULT_RUBRIC_DIR = Path(__file__).parent / "rubrics" / "default"
-
-DIMENSION_TITLES: dict[Dimension, str] = {
-    "awareness": "Awareness",
-    "education": "Education",
-    "violation": "Violation",
-    "helpfulness": "Helpfulness",
-}
 
 SYSTEM_FILE = "system.j2"
 CRITERIA_FILES: dict[Dimension, str] = {d: f"criteria/{d}.md" for d in DIMENSIONS}
