@@ -5,13 +5,35 @@ Each command group lives in its own module and adds itself to `app` through `reg
 
 from __future__ import annotations
 
+import sys
+from typing import Any
+
 import typer
+from typer.core import TyperGroup
 
 from crosseval.cli import align_cmd, data_cmd, generate_cmd, judge_cmd, report_cmd, view_cmd
+from crosseval.cli.common import fail
 from crosseval.cli.helptext import examples
+
+
+class Commands(TyperGroup):
+    """The top-level commands: a `UserError` from any of them ends it with its message and hint, no traceback."""
+
+    def invoke(self, ctx: Any) -> Any:  # typer passes its Context, which subclasses its vendored click one
+        try:
+            return super().invoke(ctx)
+        except Exception as exc:
+            # Only a module that imported `crosseval.errors` can raise a UserError: looking it up, rather
+            # than importing it, keeps `--help` to the CLI layer.
+            errors = sys.modules.get("crosseval.errors")
+            if errors is None or not isinstance(exc, errors.UserError):
+                raise
+            fail(exc.message if exc.hint is None else f"{exc.message}\nhint: {exc.hint}", code=exc.exit_code)
+
 
 app = typer.Typer(
     name="crosseval",
+    cls=Commands,
     help="Measure and improve the cultural safety of vision-language models on CROSS.",
     epilog=examples(
         "crosseval run --model openai/gpt-4o-mini --judge openai/gpt-4o-2024-08-06 --limit 50"
