@@ -187,7 +187,7 @@ def _read_run(run_dir: Path, judge_config: str | None) -> _RunContents:
         manifest = read_manifest(run_dir)
     except ManifestError as exc:
         raise ReportInputError(str(exc)) from exc
-    with RunStore.open(run_dir) as store:
+    with RunStore.open_for_reading(run_dir) as store:
         configs = store.judge_configs()
         if judge_config is not None:
             chosen: str | None = judge_config
