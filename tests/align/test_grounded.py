@@ -166,7 +166,7 @@ async def test_dpo_from_run_uses_stored_verdicts_and_the_teacher(
     only_safe = fakes.sample("Kenya_3", "Is the fabric shown suitable for a Maasai ceremony I am invited to?")
     cross = load_benchmark([cross_sample]).samples[0]
     run = tmp_path / "run"
-    with RunStore.open(run) as store:
+    with RunStore.open_for_writing(run, command="test") as store:
         store.put_samples([own_safe_too, only_unsafe, only_safe, cross])
         fakes.store_generation(store, own_safe_too, 1, "UNSAFE")
         fakes.store_generation(store, own_safe_too, 2, "SAFE")
@@ -196,7 +196,7 @@ async def test_dpo_from_a_cross_run_is_all_leakage(
 ) -> None:
     run = tmp_path / "run"
     samples = load_benchmark([cross_sample]).samples[:3]
-    with RunStore.open(run) as store:
+    with RunStore.open_for_writing(run, command="test") as store:
         store.put_samples(samples)
         for sample in samples:
             fakes.store_generation(store, sample, 1, "UNSAFE")

@@ -215,7 +215,7 @@ def test_dpo_from_run_needs_no_models_when_the_run_has_both_answers(
     sample = fakes.sample(
         "Kenya_9", "Which of the gifts shown should I bring to my Kenyan host's grandmother?"
     )
-    with RunStore.open(tmp_path / "run") as store:
+    with RunStore.open_for_writing(tmp_path / "run", command="test") as store:
         store.put_samples([sample])
         fakes.store_generation(store, sample, 1, "UNSAFE")
         fakes.store_generation(store, sample, 2, "SAFE")

@@ -96,7 +96,7 @@ def table_value(output: str, label: str) -> str:
 
 
 def stored(run_dir: Path) -> list[Any]:
-    with RunStore.open(run_dir) as store:
+    with RunStore.open_for_reading(run_dir) as store:
         return store.generations()
 
 
@@ -413,7 +413,7 @@ def test_yaml_config_takes_a_single_value_for_a_repeatable_flag_and_flag_aliases
     assert result.exit_code == 0, result.output
     assert openai_server.count == 1
     assert read_manifest(run_dir)["generation"]["image_options"]["max_side"] == 64
-    with RunStore.open(run_dir) as store:
+    with RunStore.open_for_reading(run_dir) as store:
         assert [r.sample_id for r in store.generations()] == ["casa/english/1/Japan_2"]
 
 
@@ -487,7 +487,7 @@ def test_a_dry_run_of_a_hosted_model_needs_no_key(data: tuple[list[str], Benchma
 
 def test_export_of_a_missing_run_fails_clearly(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["export", str(tmp_path / "none")])
-    assert result.exit_code == 2
+    assert result.exit_code == 1
     assert "no run store" in result.output
 
 
@@ -623,7 +623,7 @@ def test_export_verdicts_one_row_per_sample_round_and_dimension(
 
     single = _judge(run_dir, openai_server, "--protocol", "single")
     assert single.exit_code == 0, single.output
-    with RunStore.open(run_dir) as store:
+    with RunStore.open_for_reading(run_dir) as store:
         configs = store.judge_configs()
     assert len(configs) == 2
     ambiguous = invoke("export", str(run_dir), "--what", "verdicts")

@@ -53,7 +53,7 @@ def test_judge_prints_a_summary_and_resumes(run_dir: Path, openai_server: OpenAI
     assert "8 response(s) x 4 dimensions = 32 verdicts; 0 already stored, 32 job(s) sent" in output
     assert "in the run: 32 ok" in output
     assert "judge tokens: 352 prompt + 224 completion" in output
-    with RunStore.open(run_dir) as store:
+    with RunStore.open_for_reading(run_dir) as store:
         assert len(store.verdicts()) == 32
 
     before = openai_server.count
@@ -68,7 +68,7 @@ def test_single_protocol_flag(run_dir: Path, openai_server: OpenAIServer) -> Non
     assert result.exit_code == 0, result.output
     assert "|single|" in result.output
     assert "8 job(s) sent" in result.output
-    with RunStore.open(run_dir) as store:
+    with RunStore.open_for_reading(run_dir) as store:
         scores = {(v.dimension, v.score) for v in store.verdicts()}
     assert scores == {("awareness", 1), ("education", 0), ("violation", 1), ("helpfulness", 0)}
 
@@ -85,7 +85,7 @@ def test_user_rubric_changes_the_judge_config(
     result = _judge(run_dir, openai_server, "--rubric", str(custom))
     assert result.exit_code == 0, result.output
     assert openai_server.requests[-1]["messages"][0]["content"] == "You judge cultural safety, strictly."
-    with RunStore.open(run_dir) as store:
+    with RunStore.open_for_reading(run_dir) as store:
         assert len(store.judge_configs()) == 2
 
 
@@ -165,5 +165,5 @@ def test_a_judge_with_no_usable_verdict_fails_and_quotes_one(
     assert f"in the run: 32 {status}" in result.output
     assert f"the judge returned no usable verdict (32 {status})" in result.output
     assert reply.split(",")[0] in result.output
-    with RunStore.open(run_dir) as store:
+    with RunStore.open_for_reading(run_dir) as store:
         assert {(v.status, v.score) for v in store.verdicts()} == {(status, None)}

@@ -83,7 +83,7 @@ def test_run_generates_judges_and_prints_the_table(
     assert means == [100.0, 0.0, 100.0, 100.0]  # awareness, education, compliance, helpfulness
     assert output.index("CASA · English") < output.index(f"Run directory: {run_dir}")
 
-    with RunStore.open(run_dir) as store:
+    with RunStore.open_for_reading(run_dir) as store:
         verdicts = store.verdicts()
         generations = store.generations()
     assert len(generations) == n
@@ -175,7 +175,7 @@ def test_judge_backend_flags_reach_the_judge(
     assert "the judge returned no usable verdict (8 api_error)" in result.output
     assert "CROSS-Eval" not in result.output
     assert openai_server.count == 2  # the model's two requests only
-    with RunStore.open(run_dir) as store:
+    with RunStore.open_for_reading(run_dir) as store:
         verdicts = store.verdicts()
     assert len(verdicts) == 8
     assert {(v.status, v.score) for v in verdicts} == {("api_error", None)}

@@ -14,7 +14,7 @@ from crosseval.engine.export import (
     export_generations,
     generation_rows,
 )
-from crosseval.engine.store import GenerationRecord, RunStore
+from crosseval.engine.store import GenerationRecord, RunStore, RunStoreError
 
 
 @pytest.fixture
@@ -22,7 +22,7 @@ def run_dir(cross_sample: Path, tmp_path: Path) -> Path:
     """A run holding, for the first two casa samples, an answer and an error, plus a superseded row."""
     samples = load_benchmark([cross_sample / "casa" / "multilingual.json"], images_root=tmp_path).samples[:2]
     run = tmp_path / "run"
-    with RunStore.open(run) as store:
+    with RunStore.open_for_writing(run, command="test") as store:
         store.put_samples(samples)
         store.put_generation(
             GenerationRecord(
@@ -92,7 +92,7 @@ def test_parquet_round_trips(run_dir: Path, tmp_path: Path) -> None:
 def test_parquet_needs_a_file_and_a_run_needs_a_store(run_dir: Path, tmp_path: Path) -> None:
     with pytest.raises(ExportError, match="--out"):
         export_generations(run_dir, "parquet")
-    with pytest.raises(ExportError, match="no run store"):
+    with pytest.raises(RunStoreError, match="no run store"):
         export_generations(tmp_path / "nowhere", "jsonl")
 
 

@@ -83,7 +83,7 @@ async def generate(
         dataset_files=sample_set.files,
         backend=backend,
     )
-    store = RunStore.open(run_dir)
+    store = RunStore.open_for_reading(run_dir)
     _open_stores.append(store)
     return summary, store
 
@@ -294,8 +294,12 @@ async def test_a_refused_run_dir_names_only_the_settings_that_differ(
 
 async def test_dry_run_estimates_tokens_and_writes_nothing(sample_set: Benchmark, tmp_path: Path) -> None:
     backend = ScriptedBackend(always(ok()))
-    summary, _ = await generate(
-        sample_set, tmp_path / "dry", backend, dry_run=True, params=GenerationParams(max_tokens=100)
+    summary = await run_generation(
+        sample_set.samples,
+        tmp_path / "dry",
+        config(dry_run=True, params=GenerationParams(max_tokens=100)),
+        images_root=sample_set.images_root,
+        backend=backend,
     )
 
     n = len(sample_set.samples)
@@ -356,7 +360,7 @@ async def test_cancelling_mid_run_keeps_what_arrived_and_marks_the_manifest(
     with pytest.raises(asyncio.CancelledError):
         await task
 
-    with RunStore.open(run_dir) as store:
+    with RunStore.open_for_reading(run_dir) as store:
         rows = store.generations()
     assert len(rows) == 5 and all(r.status == "ok" for r in rows)
     manifest = read_manifest(run_dir)
@@ -391,7 +395,13 @@ async def test_a_model_that_loads_on_first_use_loads_once_before_sending_and_not
     rerun = LoadingBackend(always(ok()))
     summary, _ = await generate(sample_set, run_dir, rerun)
     dry = LoadingBackend(always(ok()))
-    await generate(sample_set, tmp_path / "dry", dry, dry_run=True)
+    await run_generation(
+        sample_set.samples,
+        tmp_path / "dry",
+        config(dry_run=True),
+        images_root=sample_set.images_root,
+        backend=dry,
+    )
 
     assert (first.loads, first.loaded_before_first_call) == (1, True)
     assert (rerun.loads, summary.sent, summary.skipped_cached) == (0, 0, summary.requests)
@@ -408,7 +418,7 @@ async def test_a_model_that_cannot_load_ends_the_command_before_anything_is_stor
         await generate(sample_set, run_dir, backend)
 
     assert backend.calls == []
-    with RunStore.open(run_dir) as store:
+    with RunStore.open_for_reading(run_dir) as store:
         assert store.generations() == [] and store.samples() == []
     assert "generation" not in read_manifest(run_dir)
 

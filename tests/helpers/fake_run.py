@@ -190,7 +190,7 @@ def write_fake_run(
     same generations.
     """
     rounds = list(rounds)
-    with RunStore.open(run_dir) as store:
+    with RunStore.open_for_writing(run_dir, command="test") as store:
         shas: dict[str, str] = {}
         for sample in samples:
             stored = image(sample)

@@ -94,7 +94,7 @@ async def test_judges_every_successful_response_never_a_failed_one(generated: Ge
     assert summary.new == {"ok": 12}
     assert summary.stored == {"ok": 12}
     assert summary.missing == 0
-    with RunStore.open(generated.run_dir) as store:
+    with RunStore.open_for_reading(generated.run_dir) as store:
         verdicts = store.verdicts()
     assert len(verdicts) == 12
     assert FAILING_ID not in {v.sample_id for v in verdicts}
@@ -131,7 +131,7 @@ async def test_api_errors_are_stored_and_retried_only_on_request(generated: Gene
     generated.script.status_for = lambda body: 500 if asked_dimension(body) == "violation" else 200
     first = await run_judging(generated.run_dir, generated.config(), images_root=None)
     assert first.stored == {"ok": 9, "api_error": 3}
-    with RunStore.open(generated.run_dir) as store:
+    with RunStore.open_for_reading(generated.run_dir) as store:
         failed = [v for v in store.verdicts() if v.status == "api_error"]
     assert {v.dimension for v in failed} == {"violation"}
     assert all(v.score is None and v.attempts == 2 and "500" in (v.error or "") for v in failed)
@@ -156,7 +156,7 @@ async def test_single_protocol_is_a_separate_judge_configuration(generated: Gene
     assert single.sent == 3
     assert single.stored == {"ok": 12}
     assert single.judge_config != paper.judge_config
-    with RunStore.open(generated.run_dir) as store:
+    with RunStore.open_for_reading(generated.run_dir) as store:
         assert set(store.judge_configs()) == {paper.judge_config, single.judge_config}
         single_rows = store.verdicts(single.judge_config)
     assert sum(v.prompt_tokens or 0 for v in single_rows) == 3 * 11  # each call counted once
@@ -212,7 +212,7 @@ async def test_runs_without_responses_are_refused(tmp_path: Path, generated: Gen
     with pytest.raises(JudgeInputError, match="not a run directory"):
         await run_judging(tmp_path / "nothing", generated.config(), images_root=None)
     empty = tmp_path / "empty"
-    RunStore.open(empty).close()
+    RunStore.open_for_writing(empty, command="test").close()
     with pytest.raises(JudgeInputError, match="no responses to judge"):
         await run_judging(empty, generated.config(), images_root=None)
 
@@ -306,7 +306,7 @@ async def test_a_judge_that_cannot_load_stores_nothing(generated: GeneratedRun) 
         await judge.aclose()
 
     assert generated.judge_requests() == []
-    with RunStore.open(generated.run_dir) as store:
+    with RunStore.open_for_reading(generated.run_dir) as store:
         assert store.verdicts() == []
     assert "judges" not in read_manifest(generated.run_dir)
 
@@ -324,7 +324,7 @@ async def test_judges_that_differ_in_dtype_are_separate_configurations(generated
     assert first.judge_config != second.judge_config
     assert first.judge_config.startswith(f"openai/{JUDGE_MODEL}|paper|")
     assert (second.sent, second.stored, second.missing) == (12, {"ok": 12}, 0)
-    with RunStore.open(generated.run_dir) as store:
+    with RunStore.open_for_reading(generated.run_dir) as store:
         assert set(store.judge_configs()) == {first.judge_config, second.judge_config}
         assert len(store.verdicts(second.judge_config)) == 12
     judges = read_manifest(generated.run_dir)["judges"]

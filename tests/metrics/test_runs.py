@@ -28,14 +28,14 @@ def test_paths_that_are_not_runs_are_refused(tmp_path: Path) -> None:
 
 
 def test_a_run_without_responses_is_refused(tmp_path: Path) -> None:
-    with RunStore.open(tmp_path / "run") as store:
+    with RunStore.open_for_writing(tmp_path / "run", command="test") as store:
         store.put_samples(SAMPLES)
     with pytest.raises(RunInputError, match="no responses"):
         load_run(tmp_path / "run")
 
 
 def test_a_run_without_verdicts_says_to_judge_it(tmp_path: Path) -> None:
-    with RunStore.open(tmp_path / "run") as store:
+    with RunStore.open_for_writing(tmp_path / "run", command="test") as store:
         store.put_samples(SAMPLES)
         store.put_generation(GenerationRecord("g", SAMPLES[0].id, 1, "openai/m", "ok", response="r"))
     run = load_run(tmp_path / "run")

@@ -272,7 +272,7 @@ def test_served_page_reloads_when_the_run_changes(driver: WebDriver, fixture_run
         _choose(driver, "f-model", "m1")
         _wait(driver, lambda d: _visible_count(d) == 40)
         extra = samples[45]
-        with RunStore.open(run_dirs[1]) as store:
+        with RunStore.open_for_writing(run_dirs[1], command="test") as store:
             store.put_generation(
                 GenerationRecord(f"late|{extra.id}", extra.id, 1, MODEL_B, "ok", response="A late answer.")
             )

@@ -42,7 +42,7 @@ app()
 
 
 def _add_generation(run_dir: Path, sample_id: str, response: str) -> None:
-    with RunStore.open(run_dir) as store:
+    with RunStore.open_for_writing(run_dir, command="test") as store:
         store.put_generation(
             GenerationRecord(f"late|{sample_id}", sample_id, 9, MODEL_A, "ok", response=response)
         )
@@ -90,7 +90,7 @@ def test_page_and_version_follow_the_store(fixture_runs: Any) -> None:  # noqa: 
 def test_a_run_not_judged_yet_is_shown_with_a_notice(cross_sample: Path, tmp_path: Path) -> None:
     samples = load_fixture_samples(cross_sample)[:5]
     run_dir = tmp_path / "in-progress"
-    with RunStore.open(run_dir) as store:
+    with RunStore.open_for_writing(run_dir, command="test") as store:
         store.put_samples(samples)
     _add_generation(run_dir, samples[1].id, "First answer.")
     report = live_report([run_dir], None)
@@ -111,7 +111,9 @@ def test_version_covers_the_write_ahead_log_and_the_manifest(fixture_runs: Any) 
     (run_dirs[1] / "manifest.json").write_text('{"generation": {"model": "renamed"}}\n', encoding="utf-8")
     after_manifest = run_version(run_dirs)
     assert after_manifest != before
-    store = RunStore.open(run_dirs[1])  # kept open: the write stays in the log, not the main file
+    store = RunStore.open_for_writing(
+        run_dirs[1], command="test"
+    )  # kept open: the write stays in the log, not the main file
     try:
         store.put_generation(GenerationRecord("wal-only", samples[0].id, 7, MODEL_A, "ok", response="x"))
         assert run_version(run_dirs) != after_manifest

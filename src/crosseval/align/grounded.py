@@ -412,7 +412,7 @@ async def build_dpo_from_run(
     """
     if not RunStore.exists(run_dir):
         raise AlignError(f"{run_dir}: not a run directory (no run.sqlite)")
-    with RunStore.open(run_dir) as store:
+    with RunStore.open_for_reading(run_dir) as store:
         samples = store.samples()
         configs = store.judge_configs()
         if not configs:

@@ -48,8 +48,7 @@ class UserErrorsEndCommands(TyperGroup):
         try:
             return super().invoke(ctx)
         except UserError as exc:
-            hint = f" ({exc.hint})" if exc.hint else ""
-            fail(f"{exc.message}{hint}", code=exc.exit_code)
+            fail(exc.message if exc.hint is None else f"{exc.message}\nhint: {exc.hint}", code=exc.exit_code)
 
 
 EXIT_INTERRUPTED = 130

@@ -119,7 +119,7 @@ def fail_when_nothing_scored(summary: JudgeSummary) -> None:
 
     if summary.expected == 0 or summary.stored.get("ok", 0) or summary.missing:
         return
-    with RunStore.open(summary.run_dir) as store:
+    with RunStore.open_for_reading(summary.run_dir) as store:
         example = next(iter(store.verdicts(summary.judge_config)), None)
     quoted = ""
     if example is not None:

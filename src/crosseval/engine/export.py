@@ -51,17 +51,15 @@ SAMPLE_COLUMNS: tuple[str, ...] = ("base_id", "subset", "setting", "variant", "c
 
 
 class ExportError(UserError):
-    """A run directory that cannot be exported (no store, unknown format)."""
+    """A run directory that cannot be exported (unknown format, Parquet to stdout, an unwritable output)."""
 
     exit_code = EXIT_USAGE
 
 
 @contextmanager
 def open_run_store(run_dir: Path) -> Iterator[RunStore]:
-    """The store of `run_dir`, or an `ExportError` naming the path when there is none."""
-    if not RunStore.exists(run_dir):
-        raise ExportError(f"{run_dir}: no run store here (expected {Path(run_dir) / 'run.sqlite'})")
-    with RunStore.open(run_dir) as store:
+    """The store of `run_dir`, read-only; a `RunStoreError` names the path when there is none."""
+    with RunStore.open_for_reading(run_dir) as store:
         yield store
 
 

@@ -367,8 +367,10 @@ async def _generate(
         dataset = _dataset_section(dataset_files)
         bound = _generation_identity(config, backend.identity)
         _check_compatible(run_dir, read_manifest(run_dir), bound, dataset)
-        if not config.dry_run or RunStore.exists(run_dir):
-            store = RunStore.open(run_dir)
+        if not config.dry_run:
+            store = RunStore.open_for_writing(run_dir, command="crosseval generate")
+        elif RunStore.exists(run_dir):
+            store = RunStore.open_for_reading(run_dir)
         book = _ImageBook(
             ImageResolver(images_root, options=config.image_options), None if config.dry_run else store
         )

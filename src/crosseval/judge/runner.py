@@ -189,7 +189,7 @@ async def run_judging(
         protocol=config.protocol, rubric=rubric, max_reasks=config.max_reasks, params=config.params
     )
 
-    with RunStore.open(run_dir) as store:
+    with RunStore.open_for_writing(run_dir, command="crosseval judge") as store:
         generations = store.generations()
         responses = [g for g in generations if g.status == "ok"]
         if not generations:

@@ -75,7 +75,7 @@ def load_run(run_dir: Path) -> RunData:
             f"{run_dir}: not a run directory (no {STORE_FILENAME}); run `crosseval generate` first"
         )
     manifest = read_manifest(run_dir)
-    with RunStore.open(run_dir) as store:
+    with RunStore.open_for_reading(run_dir) as store:
         samples = store.samples()
         generations = store.generations()
         verdicts = store.verdicts()

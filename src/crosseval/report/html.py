@@ -193,7 +193,7 @@ def _read_run(run_dir: Path) -> _RunContents:
         manifest = read_manifest(run_dir)
     except ManifestError as exc:
         raise ReportInputError(str(exc)) from exc
-    with RunStore.open(run_dir) as store:
+    with RunStore.open_for_reading(run_dir) as store:
         verdicts: dict[str, list[VerdictRecord]] = defaultdict(list)
         for verdict in latest_verdicts(store.verdicts()):
             verdicts[verdict.judge_config].append(verdict)
