@@ -26,7 +26,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from rich.console import Console
 
@@ -40,6 +39,7 @@ from crosseval.engine.retry import RequestFailed, RetryPolicy
 from crosseval.engine.scheduler import Job, JobContext, JobTally, run_jobs
 from crosseval.engine.store import GenerationRecord, GenerationStatus, RunStore, StoredImage, utc_now
 from crosseval.models.registry import BackendConfig, open_backend
+from crosseval.models.secrets import public_url
 from crosseval.models.types import (
     BackendError,
     GenerationParams,
@@ -141,17 +141,6 @@ class _Planned:
         return GenerationRecord(
             self.key, self.sample.id, self.round, model, status, attempts=attempts, **outcome
         )
-
-
-def public_url(url: str | None) -> str | None:
-    """`url` without user info, query or fragment: credentials sometimes ride in URLs, manifests must not."""
-    if url is None:
-        return None
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host += f":{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
 def image_source_key(resolver: ImageResolver, sample: Sample) -> str:

@@ -64,8 +64,8 @@ PROVIDERS: tuple[str, ...] = (*OPENAI_COMPATIBLE, "hf")
 class BackendConfig:
     """Everything needed to build one backend. `model` is `provider/model`, e.g. `openai/gpt-4o-mini`.
 
-    `extra` holds provider-specific options: `offline` (vllm), `max_request_bytes`, `extra_body` and
-    `default_headers` (OpenAI-compatible), `trust_remote_code` (hf), `engine_args` and
+    `extra` holds provider-specific options: `offline` (vllm), `max_request_bytes`, `max_response_bytes`,
+    `extra_body` and `default_headers` (OpenAI-compatible), `trust_remote_code` (hf), `engine_args` and
     `max_images_per_prompt` (vllm offline).
     """
 
@@ -120,7 +120,11 @@ def _resolve_base_url(provider: str, endpoint: OpenAIEndpoint, base_url: str | N
 
 def _openai_compatible(provider: str, name: str, config: BackendConfig) -> OpenAICompatBackend:
     # Imported here: the `openai` package costs about 0.5 s, which hf/ and vLLM-offline runs never need.
-    from crosseval.models.openai_compat import DEFAULT_MAX_REQUEST_BYTES, OpenAICompatBackend
+    from crosseval.models.openai_compat import (
+        DEFAULT_MAX_REQUEST_BYTES,
+        DEFAULT_MAX_RESPONSE_BYTES,
+        OpenAICompatBackend,
+    )
 
     endpoint = OPENAI_COMPATIBLE[provider]
     if config.adapter is not None:
@@ -143,6 +147,7 @@ def _openai_compatible(provider: str, name: str, config: BackendConfig) -> OpenA
         timeout_s=config.timeout_s,
         max_connections=config.max_connections,
         max_request_bytes=max_request_bytes,
+        max_response_bytes=int(config.extra.get("max_response_bytes", DEFAULT_MAX_RESPONSE_BYTES)),
         extra_body=config.extra.get("extra_body"),
         default_headers=config.extra.get("default_headers"),
     )
