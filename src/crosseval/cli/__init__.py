@@ -5,13 +5,32 @@ Each command group lives in its own module and adds itself to `app` through `reg
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
+from typer.core import TyperGroup
 
 from crosseval.cli import align_cmd, data_cmd, generate_cmd, judge_cmd, report_cmd, view_cmd
+from crosseval.cli.common import print_error
 from crosseval.cli.helptext import examples
+from crosseval.errors import UserError
+
+
+class _Commands(TyperGroup):
+    """The command group: an error the user can fix (`UserError`) ends any command with its message and
+    hint and its exit code, never a traceback."""
+
+    def invoke(self, ctx: Any) -> Any:  # a click Context, which typer vendors privately
+        try:
+            return super().invoke(ctx)
+        except UserError as exc:
+            print_error(f"{exc.message}\n{exc.hint}" if exc.hint else exc.message)
+            raise typer.Exit(exc.exit_code) from None
+
 
 app = typer.Typer(
     name="crosseval",
+    cls=_Commands,
     help="Measure and improve the cultural safety of vision-language models on CROSS.",
     epilog=examples(
         "crosseval run --model openai/gpt-4o-mini --judge openai/gpt-4o-2024-08-06 --limit 50"
