@@ -225,8 +225,9 @@ def test_faults_end_as_stored_results_or_errors_with_reasons_and_bounded_retries
             assert row.error
     for fault in ("storm", "drop_once"):
         assert {rows[s.id].status for s in samples_of[fault]} == {"ok"}
-    for fault in ("server", "malformed", "empty", "timeout"):
+    for fault in ("server", "empty", "timeout"):
         assert {rows[s.id].attempts for s in samples_of[fault]} == {4}
+    assert {rows[s.id].attempts for s in samples_of["malformed"]} == {1}
     assert seen["server"] == 4 * len(samples_of["server"])
     assert seen["auth"] == len(samples_of["auth"]) and seen["filter"] == len(samples_of["filter"])
     errors = Counter(kind for fault, kind in expected_error.items() for _ in samples_of[fault])
@@ -235,10 +236,10 @@ def test_faults_end_as_stored_results_or_errors_with_reasons_and_bounded_retries
     assert_no_secret(run_dir, result.output)
 
 
-def test_refused_connection_is_stored_as_connection_errors(
+def test_a_refused_connection_stops_the_command_and_stores_nothing(
     data: tuple[list[str], Benchmark], key: str, tmp_path: Path
 ) -> None:
-    flags, benchmark = data
+    flags, _ = data
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -246,11 +247,9 @@ def test_refused_connection_is_stored_as_connection_errors(
 
     result = generate(f"http://127.0.0.1:{port}/v1", flags, run_dir, "--rounds", "1", "--max-attempts", "2")
 
-    assert result.exit_code == 0, result.output
-    rows = stored(run_dir)
-    assert len(rows) == len(benchmark.samples)
-    assert {(r.status, r.error_kind, r.attempts) for r in rows} == {("error", "connection", 2)}
-    assert "error: connection" in result.output
+    assert result.exit_code == 1, result.output
+    assert stored(run_dir) == []
+    assert f"cannot reach http://127.0.0.1:{port}/v1" in result.stderr
 
 
 def test_resume_sends_only_what_is_missing_and_retry_errors_resends_errors(

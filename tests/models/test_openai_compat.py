@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import socket
 from collections.abc import AsyncIterator
 from email.utils import formatdate
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Any
 import pytest
 
 from crosseval.data.prepared_image import PreparedImage
+from crosseval.models import openai_compat
 from crosseval.models.data_uri import DataUriCache
 from crosseval.models.openai_compat import (
     OpenAICompatBackend,
@@ -23,8 +23,14 @@ from crosseval.models.openai_compat import (
     is_reasoning_model,
     parse_retry_after,
 )
-from crosseval.models.types import BackendError, GenerationParams, GenerationRequest, Message
-from tests.helpers.openai_server import OpenAIServer, Reply
+from crosseval.models.types import (
+    BackendError,
+    GenerationParams,
+    GenerationRequest,
+    GenerationResult,
+    Message,
+)
+from tests.helpers.openai_server import OpenAIServer, Reply, closed_port, completion_body, reflecting
 
 SECRET = "sk-test-SECRET-0123456789abcdef"
 
@@ -47,6 +53,14 @@ async def backend(openai_server: OpenAIServer) -> AsyncIterator[OpenAICompatBack
     instance = make_backend(openai_server.base_url)
     yield instance
     await instance.aclose()
+
+
+async def error_from(backend: OpenAICompatBackend) -> BackendError:
+    """The error one request through `backend` ends with; `backend` is closed afterwards."""
+    with pytest.raises(BackendError) as caught:
+        await backend.generate(ask())
+    await backend.aclose()
+    return caught.value
 
 
 async def fail_with(server: OpenAIServer, backend: OpenAICompatBackend, reply: Reply) -> BackendError:
@@ -316,16 +330,13 @@ async def test_dropped_connection_is_connection(
 
 
 async def test_refused_connection_on_a_closed_port_is_connection() -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    backend = make_backend(f"http://127.0.0.1:{port}/v1")
-    with pytest.raises(BackendError) as caught:
-        await backend.generate(ask())
-    await backend.aclose()
+    backend = make_backend(f"http://127.0.0.1:{closed_port()}/v1")
+    error = await error_from(backend)
 
-    assert caught.value.kind == "connection"
-    assert caught.value.retryable
+    assert error.kind == "connection"
+    assert error.retryable
+    assert backend.endpoint in error.message
+    assert "ConnectionRefusedError" in error.message
 
 
 @pytest.mark.parametrize(
@@ -413,3 +424,307 @@ def test_credentials_in_the_base_url_are_not_displayed() -> None:
 
     assert "hunter2" not in repr(backend)
     assert "gpu-host:8000" in repr(backend)
+
+
+# --- hostile replies: each one an answer or a classified error, never a crash ------------------------
+
+
+def answer_body(content: Any = "fine", **fields: Any) -> str:
+    """A chat-completion body whose message content is `content` (any JSON) and whose top-level fields
+    (`usage`, `choices`, ...) are overridden by `fields`."""
+    body = completion_body("", "gpt-4o-mini")
+    body["choices"][0]["message"]["content"] = content
+    body.update(fields)
+    return json.dumps(body)
+
+
+async def answer_to(server: OpenAIServer, backend: OpenAICompatBackend, reply: Reply) -> GenerationResult:
+    server.script = lambda body, n: reply
+    return await backend.generate(ask())
+
+
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [
+        (42, "a number"),
+        (True, "a boolean"),
+        ({"text": "hi"}, "an object"),
+        ([{"type": "text", "text": "a"}, {"type": "image_url", "image_url": {"url": "x"}}], "image_url"),
+        (["just a string part"], "a string"),
+    ],
+)
+async def test_content_that_is_not_text_is_malformed_and_not_retried(
+    openai_server: OpenAIServer, backend: OpenAICompatBackend, content: Any, words: str
+) -> None:
+    error = await fail_with(openai_server, backend, Reply(raw_body=answer_body(content)))
+
+    assert (error.kind, error.retryable) == ("malformed", False)
+    assert words in error.message
+
+
+async def test_content_as_a_list_of_text_parts_is_joined(
+    openai_server: OpenAIServer, backend: OpenAICompatBackend
+) -> None:
+    parts = [{"type": "text", "text": "A clock "}, {"type": "text", "text": "evokes death."}]
+    result = await answer_to(openai_server, backend, Reply(raw_body=answer_body(parts)))
+
+    assert result.text == "A clock evokes death."
+
+
+@pytest.mark.parametrize(
+    "raw_body",
+    [
+        answer_body("gift \ud800 for \udfff you"),  # json.dumps escapes the lone surrogates: \\ud800
+        answer_body("gift \ud800 for \udfff you")
+        .replace("\\ud800", "\ud800")
+        .encode("utf-8", "surrogatepass"),
+    ],
+    ids=["escaped", "raw-bytes"],
+)
+async def test_lone_surrogates_become_replacement_characters(
+    openai_server: OpenAIServer, backend: OpenAICompatBackend, raw_body: str | bytes
+) -> None:
+    result = await answer_to(openai_server, backend, Reply(raw_body=raw_body))
+
+    assert result.text == "gift \ufffd for \ufffd you"
+    result.text.encode("utf-8")
+
+
+async def test_a_surrogate_pair_written_as_escapes_stays_one_character(
+    openai_server: OpenAIServer, backend: OpenAICompatBackend
+) -> None:
+    result = await answer_to(openai_server, backend, Reply(raw_body=answer_body("smile \U0001f600")))
+
+    assert result.text == "smile \U0001f600"
+
+
+async def test_lone_surrogates_in_an_error_message_are_replaced(
+    openai_server: OpenAIServer, backend: OpenAICompatBackend
+) -> None:
+    error = await fail_with(openai_server, backend, Reply(status=500, text="broken \ud800 here"))
+
+    assert error.message == "broken \ufffd here"
+
+
+@pytest.mark.parametrize(
+    "usage",
+    [
+        {"prompt_tokens": "abc", "completion_tokens": "7"},
+        {"prompt_tokens": -1, "completion_tokens": -7},
+        {"prompt_tokens": 10**30, "completion_tokens": 1e300},
+        {"prompt_tokens": True, "completion_tokens": None},
+        {"prompt_tokens": [11], "completion_tokens": {"n": 7}},
+        "lots",
+    ],
+)
+async def test_unusable_usage_counts_are_unknown_and_the_answer_is_kept(
+    openai_server: OpenAIServer, backend: OpenAICompatBackend, usage: Any
+) -> None:
+    result = await answer_to(openai_server, backend, Reply(raw_body=answer_body("fine", usage=usage)))
+
+    assert result.text == "fine"
+    assert (result.prompt_tokens, result.completion_tokens) == (None, None)
+
+
+async def test_whole_number_usage_written_as_floats_is_kept(
+    openai_server: OpenAIServer, backend: OpenAICompatBackend
+) -> None:
+    usage = {"prompt_tokens": 11.0, "completion_tokens": 0}
+    result = await answer_to(openai_server, backend, Reply(raw_body=answer_body("fine", usage=usage)))
+
+    assert (result.prompt_tokens, result.completion_tokens) == (11, 0)
+
+
+@pytest.mark.parametrize(
+    ("error", "kind", "retryable"),
+    [
+        ({"message": "upstream overloaded", "code": 503}, "server", True),
+        ({"message": "upstream overloaded", "code": "502"}, "server", True),
+        ({"message": "slow down", "type": "requests", "code": "rate_limit_exceeded"}, "rate_limit", True),
+        (
+            {"message": "too long", "type": "invalid_request_error", "code": "context_length_exceeded"},
+            "bad_request",
+            False,
+        ),
+        ({"message": "bad key", "type": "invalid_request_error", "code": "invalid_api_key"}, "auth", False),
+        (
+            {"message": "Flagged by our safety system", "type": "invalid_request_error"},
+            "content_filter",
+            False,
+        ),
+        ({"message": "something odd happened"}, "server", True),
+    ],
+)
+async def test_an_error_object_sent_with_200_is_that_error_with_the_servers_message(
+    openai_server: OpenAIServer,
+    backend: OpenAICompatBackend,
+    error: dict[str, Any],
+    kind: str,
+    retryable: bool,
+) -> None:
+    failure = await fail_with(openai_server, backend, Reply(raw_body=json.dumps({"error": error})))
+
+    assert (failure.kind, failure.retryable) == (kind, retryable)
+    assert error["message"] in failure.message
+
+
+async def test_an_error_object_without_a_message_is_shown_whole(
+    openai_server: OpenAIServer, backend: OpenAICompatBackend
+) -> None:
+    failure = await fail_with(
+        openai_server, backend, Reply(raw_body='{"error": {"code": 17, "detail": "odd"}}')
+    )
+
+    assert failure.kind == "server"
+    assert '"detail": "odd"' in failure.message
+
+
+async def test_an_error_object_keeps_the_retry_after_of_its_reply(
+    openai_server: OpenAIServer, backend: OpenAICompatBackend
+) -> None:
+    body = json.dumps({"error": {"message": "slow down", "code": 429}})
+    failure = await fail_with(openai_server, backend, Reply(raw_body=body, headers={"Retry-After": "7"}))
+
+    assert (failure.kind, failure.retry_after) == ("rate_limit", 7.0)
+
+
+@pytest.mark.parametrize(
+    "raw_body",
+    ["[1, 2, 3]", "42", '"a string"', "null", "[" * 100_000 + "]" * 100_000, b'{"choices": "\xff\xfe"}'],
+    ids=["list", "number", "string", "null", "deeply-nested", "not-utf8"],
+)
+async def test_json_that_is_not_a_chat_completion_is_malformed(
+    openai_server: OpenAIServer, backend: OpenAICompatBackend, raw_body: str | bytes
+) -> None:
+    error = await fail_with(openai_server, backend, Reply(raw_body=raw_body))
+
+    assert (error.kind, error.retryable) == ("malformed", False)
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+async def test_a_50_mb_reply_is_too_large(openai_server: OpenAIServer, chunked: bool) -> None:
+    huge = answer_body("x" * (50 * 1024 * 1024))
+    openai_server.script = lambda body, n: Reply(raw_body=huge, chunked=chunked)
+    backend = make_backend(openai_server.base_url, max_response_bytes=256 * 1024)
+    error = await error_from(backend)
+
+    assert (error.kind, error.retryable) == ("too_large", False)
+    assert "262,144 bytes" in error.message
+    assert "max_response_bytes" in error.message
+
+
+async def test_an_error_body_over_the_cap_is_too_large_with_its_status(openai_server: OpenAIServer) -> None:
+    openai_server.script = lambda body, n: Reply(status=500, raw_body="e" * 100_000, chunked=True)
+    backend = make_backend(openai_server.base_url, max_response_bytes=10_000)
+    error = await error_from(backend)
+
+    assert (error.kind, error.status_code) == ("too_large", 500)
+
+
+async def test_a_reply_under_the_cap_is_an_answer(openai_server: OpenAIServer) -> None:
+    openai_server.script = lambda body, n: Reply(text="y" * 5_000, chunked=True)
+    backend = make_backend(openai_server.base_url, max_response_bytes=10_000)
+    result = await backend.generate(ask())
+    await backend.aclose()
+
+    assert result.text == "y" * 5_000
+
+
+async def test_replies_are_asked_for_uncompressed(
+    openai_server: OpenAIServer, backend: OpenAICompatBackend
+) -> None:
+    await backend.generate(ask())
+
+    assert openai_server.headers[0]["Accept-Encoding"] == "identity"
+
+
+async def test_a_bug_in_our_code_propagates_instead_of_being_stored_as_a_backend_error(
+    openai_server: OpenAIServer, backend: OpenAICompatBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(content: bytes) -> object:
+        raise TypeError("a bug of ours")
+
+    monkeypatch.setattr(openai_compat, "parse_reply_body", broken)
+    with pytest.raises(TypeError, match="a bug of ours"):
+        await backend.generate(ask())
+
+
+async def test_extra_body_fields_are_sent_at_the_top_level(openai_server: OpenAIServer) -> None:
+    backend = make_backend(openai_server.base_url, extra_body={"top_k": 20})
+    await backend.generate(ask())
+    await backend.aclose()
+
+    assert openai_server.requests[0]["top_k"] == 20
+
+
+# --- endpoints that do not answer --------------------------------------------------------------------
+
+
+async def test_a_hung_server_times_out_naming_the_endpoint(openai_server: OpenAIServer) -> None:
+    openai_server.script = lambda body, n: Reply(hang=True)
+    backend = make_backend(openai_server.base_url, timeout_s=0.3)
+    error = await error_from(backend)
+
+    assert (error.kind, error.status_code) == ("timeout", None)
+    assert openai_server.base_url in error.message
+
+
+# --- secrets reflected by a server -------------------------------------------------------------------
+
+
+async def test_a_key_reflected_in_a_successful_answer_is_redacted(
+    openai_server: OpenAIServer, backend: OpenAICompatBackend
+) -> None:
+    openai_server.script = reflecting(openai_server, "Authorization")
+
+    result = await backend.generate(ask())
+
+    assert result.text == "you sent Authorization: Bearer ***"
+    assert SECRET not in repr(result)
+
+
+async def test_a_key_reflected_in_an_error_body_is_redacted(
+    openai_server: OpenAIServer, backend: OpenAICompatBackend
+) -> None:
+    openai_server.script = reflecting(openai_server, "Authorization", status=500)
+    with pytest.raises(BackendError) as caught:
+        await backend.generate(ask())
+
+    assert caught.value.message == "you sent Authorization: Bearer ***"
+
+
+async def test_a_key_in_a_finish_reason_is_redacted(
+    openai_server: OpenAIServer, backend: OpenAICompatBackend
+) -> None:
+    body = json.loads(answer_body("fine"))
+    body["choices"][0]["finish_reason"] = f"stop:{SECRET}"
+    result = await answer_to(openai_server, backend, Reply(raw_body=json.dumps(body)))
+
+    assert result.finish_reason == "stop:***"
+
+
+async def test_credentials_in_the_base_url_go_as_basic_auth_and_never_into_texts(
+    openai_server: OpenAIServer,
+) -> None:
+    url = openai_server.base_url.replace("http://", "http://proxy-user:proxy-pass-0123@")
+    backend = make_backend(url)
+    openai_server.script = reflecting(openai_server, "Authorization")
+    result = await backend.generate(ask())
+    await backend.aclose()
+
+    sent = openai_server.headers[0]["Authorization"]
+    assert sent == "Basic " + base64.b64encode(b"proxy-user:proxy-pass-0123").decode("ascii")
+    assert result.text == "you sent Authorization: Basic ***"
+    for shown in (backend.base_url, backend.endpoint, repr(backend)):
+        assert "proxy-pass-0123" not in str(shown)
+        assert "proxy-user" not in str(shown)
+
+
+async def test_credentials_in_the_base_url_never_reach_a_connection_error() -> None:
+    backend = make_backend(f"http://someone:s3cret-pass@127.0.0.1:{closed_port()}/v1?token=abcdef")
+    error = await error_from(backend)
+
+    assert error.kind == "connection"
+    assert "s3cret-pass" not in str(error)
+    assert "someone" not in str(error)
+    assert "abcdef" not in str(error)

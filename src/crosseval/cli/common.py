@@ -31,9 +31,16 @@ console = Console(highlight=False, soft_wrap=True)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
+def print_error(message: str) -> None:
+    """Print `message` on stderr as an error, with any secret it holds redacted."""
+    from crosseval.models.secrets import redact
+
+    err_console.print(f"[bold red]error:[/] {escape(redact(message))}")
+
+
 def fail(message: str, code: int = 2) -> NoReturn:
     """Print `message` on stderr and exit with `code` (no traceback)."""
-    err_console.print(f"[bold red]error:[/] {escape(message)}")
+    print_error(message)
     raise typer.Exit(code)
 
 

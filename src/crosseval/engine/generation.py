@@ -26,7 +26,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from rich.console import Console
 
@@ -42,6 +41,7 @@ from crosseval.engine.store import GenerationRecord, GenerationStatus, RunStore,
 from crosseval.errors import EXIT_USAGE, UserError
 from crosseval.models.backend_config import BackendConfig
 from crosseval.models.registry import open_backend
+from crosseval.models.secrets import public_url
 from crosseval.models.types import (
     BackendError,
     GenerationParams,
@@ -144,17 +144,6 @@ class _Planned:
         return GenerationRecord(
             self.key, self.sample.id, self.round, model, status, attempts=attempts, **outcome
         )
-
-
-def public_url(url: str | None) -> str | None:
-    """`url` without user info, query or fragment: credentials sometimes ride in URLs, manifests must not."""
-    if url is None:
-        return None
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host += f":{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
 def image_source_key(resolver: ImageResolver, sample: Sample) -> str:

@@ -90,6 +90,8 @@ class BackendConfig:
     """Time allowed for one attempt."""
     max_request_bytes: int | None = None
     """HTTP backends: refuse request bodies larger than this; `None`: the backend's default (20 MiB)."""
+    max_response_bytes: int | None = None
+    """HTTP backends: a reply body larger than this is a `too_large` error; `None`: the default (4 MiB)."""
     trust_remote_code: bool = False
     """hf/ only: let transformers run the model repository's own code."""
     extra_body: Mapping[str, Any] | None = None
@@ -137,6 +139,12 @@ class BackendConfig:
             raise ConfigError(f"--batch-size must be at least 1, got {self.batch_size}")
         if self.max_request_bytes is not None and self.max_request_bytes < 1:
             raise ConfigError(f"{flag}max-request-mb must be positive")
+        if self.max_response_bytes is not None and self.in_process:
+            raise ConfigError(
+                f"{flag}max-response-mb applies to models behind an HTTP API, not the in-process {self.model!r}"
+            )
+        if self.max_response_bytes is not None and self.max_response_bytes < 1:
+            raise ConfigError(f"{flag}max-response-mb must be positive")
         if self.adapter is not None and not self.adapter.is_dir():
             raise ConfigError(f"adapter folder {self.adapter} does not exist")
 

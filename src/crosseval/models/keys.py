@@ -1,7 +1,8 @@
 """Where API keys come from: environment variables only, in a fixed order per role and provider.
 
 Keys never come from flags (flags land in shell history, logs and manifests). The judge can use its own
-key (`CROSSEVAL_JUDGE_API_KEY`) so that model and judge bill to different accounts.
+key (`CROSSEVAL_JUDGE_API_KEY`) so that model and judge bill to different accounts. Every key found is
+registered as a secret (`crosseval.models.secrets`), so no text the process keeps or shows can hold it.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from collections.abc import Mapping
 from typing import Literal
 
 from crosseval.models.errors import ConfigError
+from crosseval.models.secrets import register_secret
 
 BackendRole = Literal["model", "judge"]
 
@@ -53,6 +55,7 @@ def resolve_api_key(
     for name in names:
         value = env.get(name, "").strip()
         if value:
+            register_secret(value)
             return value
     if required:
         raise ConfigError(

@@ -48,7 +48,11 @@ def _resolve_base_url(provider: str, endpoint: OpenAIEndpoint, base_url: str | N
 
 def _openai_compatible(provider: str, name: str, config: BackendConfig) -> OpenAICompatBackend:
     # Imported here: the `openai` package costs about 0.5 s, which hf/ and vLLM-offline runs never need.
-    from crosseval.models.openai_compat import DEFAULT_MAX_REQUEST_BYTES, OpenAICompatBackend
+    from crosseval.models.openai_compat import (
+        DEFAULT_MAX_REQUEST_BYTES,
+        DEFAULT_MAX_RESPONSE_BYTES,
+        OpenAICompatBackend,
+    )
 
     endpoint = OPENAI_COMPATIBLE[provider]
     base_url = _resolve_base_url(provider, endpoint, config.base_url)
@@ -66,6 +70,7 @@ def _openai_compatible(provider: str, name: str, config: BackendConfig) -> OpenA
         timeout_s=config.timeout_s,
         max_connections=config.max_connections,
         max_request_bytes=max_request_bytes,
+        max_response_bytes=config.max_response_bytes or DEFAULT_MAX_RESPONSE_BYTES,
         extra_body=config.extra_body,
         default_headers=config.default_headers,
     )

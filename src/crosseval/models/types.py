@@ -73,14 +73,12 @@ ErrorKind = Literal[
     "auth",  # 401/403
     "content_filter",  # the provider refused on policy grounds
     "empty",  # no choices / no content
-    "malformed",  # a body that is not the protocol
+    "malformed",  # a body that is not the protocol: the same reply again would be too
     "too_large",  # payload over the provider's limit (checked before sending, or 413)
     "backend",  # anything else the backend raised
 ]
 
-RETRYABLE_KINDS: frozenset[str] = frozenset(
-    {"rate_limit", "server", "timeout", "connection", "malformed", "empty"}
-)
+RETRYABLE_KINDS: frozenset[str] = frozenset({"rate_limit", "server", "timeout", "connection", "empty"})
 
 
 class BackendError(Exception):

@@ -1,7 +1,7 @@
 """vLLM, two ways: its OpenAI-compatible server (`vllm serve`), or the offline `vllm.LLM` engine in process.
 
 The server path is the OpenAI-compatible backend pointed at `VLLM_BASE_URL` (default
-http://127.0.0.1:8000/v1); `create_backend` builds it. The offline path (`extra["offline"] = True`) loads
+http://127.0.0.1:8000/v1); `create_backend` builds it. The offline path (`vllm_offline=True`) loads
 the model on this machine's GPU and runs micro-batches through `LLM.chat`, with a LoRA adapter through
 `LoRARequest`. The engine starts on first use, so a command with nothing to send never starts it. vllm
 is imported only then: it pins its own torch and CUDA build, so it lives in its own environment
