@@ -13,6 +13,7 @@ from crosseval.engine.export import export_generations
 from crosseval.engine.generation import GenerationConfig, run_generation
 from crosseval.engine.manifest import read_manifest
 from crosseval.engine.retry import RetryPolicy
+from crosseval.models.backend_config import BackendConfig
 from crosseval.models.openai_compat import OpenAICompatBackend
 from tests.engine.sample_images import write_sample_images
 from tests.helpers.openai_server import OpenAIServer, Reply, completion_body, last_user_text, reflecting
@@ -73,7 +74,10 @@ async def test_each_hostile_reply_is_stored_as_an_answer_or_an_error_with_its_re
     )
     run_dir = tmp_path / "run"
     config = GenerationConfig(
-        model="openai/test-model", rounds=1, max_connections=4, retry=POLICY, show_progress=False
+        backend=BackendConfig("openai/test-model", max_connections=4),
+        rounds=1,
+        retry=POLICY,
+        show_progress=False,
     )
     summary = await run_generation(samples, run_dir, config, images_root=tmp_path / "images", backend=backend)
     await backend.aclose()
