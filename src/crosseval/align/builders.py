@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 from urllib.parse import unquote, urlsplit
@@ -36,6 +35,7 @@ from crosseval.align.importers import (
 )
 from crosseval.align.leakage import LeakageGuard, LeakageHit
 from crosseval.align.records_io import file_sha256, iter_records
+from crosseval.clock import utc_now
 from crosseval.data.images import ImageOptions
 
 SplitChoice = Literal["overlapped", "exclusive", "all"]
@@ -53,17 +53,13 @@ class BuildOptions:
     image_options: ImageOptions = field(default_factory=ImageOptions)
 
 
-def now_utc() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
-
 def new_card(
     kind: Literal["sft", "dpo"], builder: str, options: BuildOptions, sources: list[SourceFile]
 ) -> DatasetCard:
     return DatasetCard(
         kind=kind,
         builder=builder,
-        created_at=now_utc(),
+        created_at=utc_now(),
         command=options.command,
         crosseval_version=__version__,
         sources=sources,

@@ -103,14 +103,6 @@ class DatasetWriter:
     def examples(self) -> list[Example]:
         return list(self._examples)
 
-    def add_image_file(self, path: Path) -> tuple[str, str]:
-        """Copies (or hard-links) an image into `images/<sha256><ext>`; returns (relative path, sha256)."""
-        try:
-            data = Path(path).read_bytes()
-        except OSError as exc:
-            raise AlignError(f"{path}: cannot read image ({exc.strerror})") from exc
-        return self.add_image_bytes(data, Path(path).suffix.lower() or ".bin")
-
     def add_image_bytes(self, data: bytes, suffix: str) -> tuple[str, str]:
         sha256 = hashlib.sha256(data).hexdigest()
         if sha256 not in self._images:

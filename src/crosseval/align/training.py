@@ -28,6 +28,7 @@ from crosseval import __version__
 from crosseval.align.dataset import CARD_FILE, read_examples
 from crosseval.align.errors import AlignError
 from crosseval.align.exports import load_trl_dataset
+from crosseval.clock import utc_now
 from crosseval.models.quiet_loading import quiet_transformers
 
 TrainMethod = Literal["sft", "dpo"]
@@ -339,7 +340,7 @@ def train(settings: TrainSettings, *, now: str | None = None) -> TrainingCard:
             steps=trainer.state.global_step,
             final_loss=float(losses[-1]) if losses else None,
             train_runtime_s=output.metrics.get("train_runtime"),
-            created_at=now or _now(),
+            created_at=now or utc_now(),
             packages=package_versions(),
         )
         (tmp / TRAINING_CARD).write_text(result.model_dump_json(indent=2) + "\n", encoding="utf-8")
@@ -349,9 +350,3 @@ def train(settings: TrainSettings, *, now: str | None = None) -> TrainingCard:
         return result
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _now() -> str:
-    from datetime import UTC, datetime
-
-    return datetime.now(UTC).isoformat(timespec="seconds")
